@@ -1,0 +1,1 @@
+"""xinfinity: a deterministic crypto spot exchange core."""

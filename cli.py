@@ -1,0 +1,58 @@
+"""`xinf`: the one command-line entry point (run, pipelines, fixtures, benchmarks)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _add_pipeline(sub):
+    p = sub.add_parser("pipeline", help="run a dataset through the core")
+    psub = p.add_subparsers(dest="mode", required=True)
+    st = psub.add_parser("st", help="single-process pipeline")
+    st.add_argument("--input", required=True, help="dataset directory")
+    st.add_argument("--out", required=True, help="output directory")
+    st.add_argument("--dust", choices=["release", "keep"], default="release")
+    st.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["main"]).main(a))
+
+
+def _add_tool(sub, name, module, help):
+    """A subcommand whose module defines add_arguments(parser) and main(args)."""
+    import importlib
+    mod = importlib.import_module(f"xinfinity.tools.{module}")
+    p = sub.add_parser(name, help=help)
+    mod.add_arguments(p)
+    p.set_defaults(func=mod.main)
+
+
+def _add_bench(sub):
+    b = sub.add_parser("bench", help="benchmarks")
+    bsub = b.add_subparsers(dest="what", required=True)
+    e = bsub.add_parser("engine", help="numba core vs the reference implementation")
+    e.add_argument("--input", required=True, help="dataset directory")
+    e.add_argument("--dust", choices=["release", "keep"], default="release")
+    e.add_argument("--ref-limit", type=int, default=200_000,
+                   help="commands the reference runs (its rate is measured on this prefix)")
+    e.set_defaults(func=lambda a: __import__("xinfinity.tools.bench_engine", fromlist=["main"]).main(a))
+
+
+def _add_run(sub):
+    r = sub.add_parser("run", help="run the exchange with embedded defaults")
+    r.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
+    r.add_argument("--out", default="out/run")
+    r.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["run"]).run(a))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="xinf", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _add_run(sub)
+    _add_pipeline(sub)
+    _add_tool(sub, "gen-fixture", "gen_fixture", "generate a deterministic dataset")
+    _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
+    _add_bench(sub)
+    args = ap.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Typed configuration: YAML or CSV decoded into msgspec Structs.
+
+A bad key or type fails at load with its path (msgspec names it). Everything
+has a default that runs on one machine with no external service.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import msgspec
+import yaml
+
+CONFIG_DIR = pathlib.Path(__file__).resolve().parent
+
+
+class Asset(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: int
+    name: str
+    decimals: int
+    display_decimals: int
+
+
+class Symbol(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: int
+    name: str
+    base_asset_id: int
+    quote_asset_id: int
+    price_decimals: int
+    price_display_decimals: int
+    maker_fee_ppm: int = 0          # fee rate in parts per million of the amount received
+    taker_fee_ppm: int = 0
+    fee_user_id: int = -1           # account that receives the fees; -1: none (rates must be 0)
+    stp: str = "none"               # none | expire_taker | expire_maker | expire_both
+
+
+class Capacity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_users: int = 1 << 16
+    max_assets: int = 64
+    max_symbols: int = 64
+    max_orders: int = 1 << 21       # open orders at once (and the taker being matched)
+    max_buckets: int = 1 << 14      # 4096-tick price buckets over all books
+
+
+class Core(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    dust: str = "release"           # release | keep (compat with the Rust engine)
+    batch: int = 4096               # commands per kernel call
+    capacity: Capacity = Capacity()
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    core: Core = Core()
+    assets: list[Asset] = []
+    symbols: list[Symbol] = []
+
+
+def load_yaml(path: str | pathlib.Path) -> Config:
+    """Load a YAML config; errors name the file and the offending path."""
+    path = pathlib.Path(path)
+    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        return msgspec.convert(raw, Config)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"{path}: {e}") from None
