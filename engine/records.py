@@ -108,10 +108,11 @@ SETTLE_REDUCE = 3
 
 
 def _dtype(fields, size):
-    """Build a packed little-endian dtype from (name, type) pairs and assert its size."""
+    """Build a packed little-endian dtype from (name, type[, count]) fields and assert its size."""
     names, formats, offsets, off = [], [], [], 0
-    for name, fmt in fields:
-        t = np.dtype(fmt).newbyteorder("<") if np.dtype(fmt).itemsize > 1 else np.dtype(fmt)
+    for field in fields:
+        name, fmt = field[0], field[1]
+        t = np.dtype((fmt, field[2])) if len(field) == 3 else np.dtype(fmt).newbyteorder("<")
         names.append(name)
         formats.append(t)
         offsets.append(off)
@@ -131,7 +132,7 @@ CMD = _dtype([
     ("seq", "i8"), ("ts", "i8"), ("order_id", "i8"), ("user_id", "i8"),
     ("price", "i8"), ("qty", "i8"), ("amount", "i8"),
     ("ref", "i4"), ("symbol", "u2"), ("kind", "u1"), ("side", "u1"),
-    ("order_type", "u1"), ("tif", "u1"), ("reserved", "V14"),
+    ("order_type", "u1"), ("tif", "u1"), ("reserved", "u1", 14),
 ], 80)
 
 # Order event (ME, or UBSCore for the rejections it decides).
@@ -157,7 +158,7 @@ TRADE_EVENT = _dtype([
     ("trade_id", "i8"), ("seq", "i8"), ("price", "i8"), ("qty", "i8"),
     ("quote_qty", "i8"), ("buyer_order_id", "i8"), ("seller_order_id", "i8"),
     ("buyer_user_id", "i8"), ("seller_user_id", "i8"), ("buyer_fee", "i8"),
-    ("seller_fee", "i8"), ("symbol", "u2"), ("taker_side", "u1"), ("reserved", "V5"),
+    ("seller_fee", "i8"), ("symbol", "u2"), ("taker_side", "u1"), ("reserved", "u1", 5),
 ], 96)
 
 # Balance event (UBSCore).
@@ -168,7 +169,7 @@ TRADE_EVENT = _dtype([
 BALANCE_EVENT = _dtype([
     ("seq", "i8"), ("trade_id", "i8"), ("user_id", "i8"), ("amount", "i8"),
     ("avail", "i8"), ("frozen", "i8"), ("version", "i8"),
-    ("asset", "u2"), ("op", "u1"), ("reason", "u1"), ("reserved", "V4"),
+    ("asset", "u2"), ("op", "u1"), ("reason", "u1"), ("reserved", "u1", 4),
 ], 64)
 
 # Settle message, ME -> UBSCore: a trade to settle, or an order that left the
@@ -180,7 +181,7 @@ SETTLE = _dtype([
     ("seq", "i8"), ("trade_id", "i8"), ("price", "i8"), ("qty", "i8"),
     ("quote_qty", "i8"), ("buyer_fee", "i8"), ("seller_fee", "i8"),
     ("buyer_ref", "i4"), ("seller_ref", "i4"), ("kind", "u1"), ("taker_side", "u1"),
-    ("symbol", "u2"), ("reserved", "V4"),
+    ("symbol", "u2"), ("reserved", "u1", 4),
 ], 72)
 
 # -- state slots -------------------------------------------------------------
@@ -194,7 +195,7 @@ BALANCE = _dtype([("avail", "i8"), ("frozen", "i8"), ("version", "i8")], 24)
 ORDER_LOCK = _dtype([
     ("order_id", "i8"), ("user_id", "i8"), ("price", "i8"), ("remaining", "i8"),
     ("lock", "i8"), ("user_slot", "i4"), ("symbol", "u2"), ("lock_asset", "u2"),
-    ("side", "u1"), ("order_type", "u1"), ("in_use", "u1"), ("reserved", "V5"),
+    ("side", "u1"), ("order_type", "u1"), ("in_use", "u1"), ("reserved", "u1", 5),
 ], 56)
 
 # The ME's order slot (resting, or the taker being matched).
@@ -208,7 +209,7 @@ ORDER_SLOT = _dtype([
     ("notional_hi", "u8"), ("notional_lo", "u8"),
     ("ref", "i4"), ("next", "i4"), ("prev", "i4"), ("level", "i4"),
     ("symbol", "u2"), ("side", "u1"), ("order_type", "u1"), ("tif", "u1"),
-    ("stp_expired", "u1"), ("in_use", "u1"), ("reserved", "V1"),
+    ("stp_expired", "u1"), ("in_use", "u1"), ("reserved", "u1", 1),
 ], 96)
 
 # A price level: FIFO list of order slots at one price of one book.
@@ -222,5 +223,5 @@ LEVEL = _dtype([
 SYMBOL = _dtype([
     ("cost_num", "i8"), ("cost_den", "i8"), ("maker_fee_ppm", "i8"), ("taker_fee_ppm", "i8"),
     ("fee_user_id", "i8"), ("fee_user_slot", "i4"), ("base_asset", "u2"), ("quote_asset", "u2"),
-    ("stp", "u1"), ("active", "u1"), ("reserved", "V6"),
+    ("stp", "u1"), ("active", "u1"), ("reserved", "u1", 6),
 ], 56)

@@ -1,0 +1,271 @@
+"""The ME's order books: price ladder, price levels, order slots.
+
+One book per (symbol, side), numbered `symbol * 2 + side` (bids are side 0).
+
+Price ladder. Prices are grouped in buckets of 4096 ticks (`price >> 12`); a
+bucket is a 64-word bitmap with a one-word summary of its non-empty words, so
+the best price inside a bucket is two bit scans. Each book keeps its non-empty
+buckets in an array sorted so that the best bucket is last (bids by key
+ascending, asks by key descending, stored as `-key`): finding the best price is
+O(1), and adding or dropping a bucket moves only the buckets better than it,
+of which there are few (a bucket spans 4096 ticks). Buckets come from one pool
+shared by all books; when the pool is empty a new price cannot rest (the order
+expires with `Price level capacity exceeded`).
+
+Levels. A level is a FIFO doubly linked list of order slots at one price of one
+book, found from (price, book) through a hash map. Order slots and levels come
+from free stacks sized at start. Invariants: a level exists iff it holds at
+least one order iff its ladder bit is set; `book_orders[b]` counts the orders
+resting in book b.
+"""
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from . import records as R
+from .bits import clz64, ctz64
+from .hashmap import hm_del, hm_get, hm_put, new_map
+
+BUCKET_SHIFT = 12
+BUCKET_TICKS = 1 << BUCKET_SHIFT
+
+# me.ctr slots
+C_TRADE_ID = 0      # last trade id given
+C_ORD_FREE = 1      # free order slots on the stack
+C_LVL_FREE = 2      # free levels on the stack
+C_BKT_FREE = 3      # free buckets on the stack
+C_PENDING = 4       # taker slot whose matching was paused for output space, or -1
+C_PENDING_SEQ = 5
+C_PENDING_KIND = 6
+
+MeState = namedtuple("MeState", [
+    "orders", "ord_keys", "ord_keys2", "ord_vals", "ord_free",
+    "levels", "lvl_keys", "lvl_keys2", "lvl_vals", "lvl_free",
+    "bk_skeys", "bk_ids", "bk_n", "book_orders",
+    "words", "summary", "bkt_free", "syms", "ctr",
+])
+
+
+def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState:
+    n_books = 2 * len(syms)
+    n_slots = max_orders + 1            # + the taker being matched
+    ok, ok2, ov = new_map(n_slots)
+    lk, lk2, lv = new_map(n_slots)
+    ctr = np.zeros(8, np.int64)
+    ctr[C_ORD_FREE] = n_slots
+    ctr[C_LVL_FREE] = n_slots
+    ctr[C_BKT_FREE] = max_buckets
+    ctr[C_PENDING] = -1
+    # Free stacks pop from the end: slot 0 is handed out first.
+    return MeState(
+        np.zeros(n_slots, R.ORDER_SLOT), ok, ok2, ov, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros(n_slots, R.LEVEL), lk, lk2, lv, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros((n_books, max_buckets), np.int64), np.zeros((n_books, max_buckets), np.int32),
+        np.zeros(n_books, np.int64), np.zeros(n_books, np.int64),
+        np.zeros((max_buckets, 64), np.uint64), np.zeros(max_buckets, np.uint64),
+        np.arange(max_buckets - 1, -1, -1, dtype=np.int32), syms, ctr,
+    )
+
+
+# -- ladder ------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _skey(book, price):
+    key = price >> BUCKET_SHIFT
+    return key if (book & 1) == R.SIDE_BUY else -key
+
+
+@njit(cache=True, inline="always")
+def _find_bucket(me, book, skey):
+    """Position of skey in the book's sorted bucket array, or where it would go."""
+    lo = 0
+    hi = me.bk_n[book]
+    keys = me.bk_skeys[book]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < skey:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def ladder_best(me, book):
+    """Best price resting in the book, or -1 if it is empty."""
+    n = me.bk_n[book]
+    if n == 0:
+        return -1
+    b = me.bk_ids[book, n - 1]
+    skey = me.bk_skeys[book, n - 1]
+    summ = me.summary[b]
+    if (book & 1) == R.SIDE_BUY:
+        w = 63 - clz64(summ)
+        bit = 63 - clz64(me.words[b, w])
+        key = skey
+    else:
+        w = ctz64(summ)
+        bit = ctz64(me.words[b, w])
+        key = -skey
+    return (key << BUCKET_SHIFT) | (w << 6) | bit
+
+
+@njit(cache=True)
+def ladder_add(me, book, price):
+    """Mark price as non-empty in the book; False if no bucket is left."""
+    skey = _skey(book, price)
+    pos = _find_bucket(me, book, skey)
+    n = me.bk_n[book]
+    if pos < n and me.bk_skeys[book, pos] == skey:
+        b = me.bk_ids[book, pos]
+    else:
+        top = me.ctr[C_BKT_FREE]
+        if top == 0:
+            return False
+        b = me.bkt_free[top - 1]
+        me.ctr[C_BKT_FREE] = top - 1
+        for i in range(n, pos, -1):
+            me.bk_skeys[book, i] = me.bk_skeys[book, i - 1]
+            me.bk_ids[book, i] = me.bk_ids[book, i - 1]
+        me.bk_skeys[book, pos] = skey
+        me.bk_ids[book, pos] = b
+        me.bk_n[book] = n + 1
+    idx = price & (BUCKET_TICKS - 1)
+    w = idx >> 6
+    me.words[b, w] |= np.uint64(1) << np.uint64(idx & 63)
+    me.summary[b] |= np.uint64(1) << np.uint64(w)
+    return True
+
+
+@njit(cache=True)
+def ladder_remove(me, book, price):
+    """Mark price as empty; drop its bucket when the bucket empties."""
+    skey = _skey(book, price)
+    pos = _find_bucket(me, book, skey)
+    b = me.bk_ids[book, pos]
+    idx = price & (BUCKET_TICKS - 1)
+    w = idx >> 6
+    me.words[b, w] &= ~(np.uint64(1) << np.uint64(idx & 63))
+    if me.words[b, w] == np.uint64(0):
+        me.summary[b] &= ~(np.uint64(1) << np.uint64(w))
+        if me.summary[b] == np.uint64(0):
+            n = me.bk_n[book]
+            for i in range(pos, n - 1):
+                me.bk_skeys[book, i] = me.bk_skeys[book, i + 1]
+                me.bk_ids[book, i] = me.bk_ids[book, i + 1]
+            me.bk_n[book] = n - 1
+            top = me.ctr[C_BKT_FREE]
+            me.bkt_free[top] = b
+            me.ctr[C_BKT_FREE] = top + 1
+
+
+# -- order slots -------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def alloc_order(me):
+    top = me.ctr[C_ORD_FREE]
+    slot = me.ord_free[top - 1]
+    me.ctr[C_ORD_FREE] = top - 1
+    me.orders[slot].in_use = 1
+    return slot
+
+
+@njit(cache=True, inline="always")
+def free_order(me, slot):
+    me.orders[slot].in_use = 0
+    top = me.ctr[C_ORD_FREE]
+    me.ord_free[top] = slot
+    me.ctr[C_ORD_FREE] = top + 1
+
+
+# -- levels ------------------------------------------------------------------
+
+@njit(cache=True)
+def rest_order(me, slot):
+    """Append the order at the tail of its price level; False if no bucket is left."""
+    o = me.orders[slot]
+    book = o.symbol * 2 + o.side
+    lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, o.price, book)
+    if lv < 0:
+        if not ladder_add(me, book, o.price):
+            return False
+        top = me.ctr[C_LVL_FREE]
+        lv = me.lvl_free[top - 1]
+        me.ctr[C_LVL_FREE] = top - 1
+        L = me.levels[lv]
+        L.price = o.price
+        L.total_qty = 0
+        L.head = -1
+        L.tail = -1
+        L.count = 0
+        L.book = book
+        hm_put(me.lvl_keys, me.lvl_keys2, me.lvl_vals, o.price, book, lv)
+    L = me.levels[lv]
+    o.level = lv
+    o.next = -1
+    o.prev = L.tail
+    if L.tail >= 0:
+        me.orders[L.tail].next = slot
+    else:
+        L.head = slot
+    L.tail = slot
+    L.count += 1
+    L.total_qty += o.qty - o.filled
+    me.book_orders[book] += 1
+    hm_put(me.ord_keys, me.ord_keys2, me.ord_vals, o.order_id, 0, slot)
+    return True
+
+
+@njit(cache=True)
+def unlink_order(me, slot):
+    """Take a resting order out of its level (and the level out of the ladder if
+    it empties) and out of the order-id index. The slot itself stays allocated."""
+    o = me.orders[slot]
+    lv = o.level
+    L = me.levels[lv]
+    if o.prev >= 0:
+        me.orders[o.prev].next = o.next
+    else:
+        L.head = o.next
+    if o.next >= 0:
+        me.orders[o.next].prev = o.prev
+    else:
+        L.tail = o.prev
+    L.count -= 1
+    L.total_qty -= o.qty - o.filled
+    me.book_orders[L.book] -= 1
+    o.level = -1
+    if L.count == 0:
+        book = L.book
+        ladder_remove(me, book, L.price)
+        hm_del(me.lvl_keys, me.lvl_keys2, me.lvl_vals, L.price, book)
+        top = me.ctr[C_LVL_FREE]
+        me.lvl_free[top] = lv
+        me.ctr[C_LVL_FREE] = top + 1
+    hm_del(me.ord_keys, me.ord_keys2, me.ord_vals, o.order_id, 0)
+
+
+@njit(cache=True)
+def book_levels(me, book, prices, sizes):
+    """Fill prices/sizes with the book's levels best first; returns how many."""
+    n = 0
+    cap = len(prices)
+    is_bid = (book & 1) == R.SIDE_BUY
+    for i in range(me.bk_n[book] - 1, -1, -1):
+        b = me.bk_ids[book, i]
+        key = me.bk_skeys[book, i] if is_bid else -me.bk_skeys[book, i]
+        for wi in range(64):
+            w = 63 - wi if is_bid else wi
+            word = me.words[b, w]
+            while word != np.uint64(0) and n < cap:
+                if is_bid:
+                    bit = 63 - clz64(word)
+                else:
+                    bit = ctz64(word)
+                word &= ~(np.uint64(1) << np.uint64(bit))
+                price = (key << BUCKET_SHIFT) | (w << 6) | bit
+                prices[n] = price
+                sizes[n] = me.levels[hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, price, book)].total_qty
+                n += 1
+    return n

@@ -1,0 +1,230 @@
+"""The single-process (ST) core: UBSCore and the ME in one loop, no rings.
+
+`st_kernel` takes a batch of commands and, for each: UBSCore sequences and
+checks it (and locks), the ME matches it, UBSCore applies the ME's settle
+messages. It returns when the batch is done or an output buffer runs low; the
+caller flushes the events and calls again (a taker paused mid-match resumes
+first). The multi-process pipeline runs the very same UBSCore and ME functions
+in separate processes.
+
+`Core` owns the state and buffers and offers the Python API of docs/ENGINE.md.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+from numba import njit
+
+from ..config import Asset, Capacity, Symbol
+from . import records as R
+from .book import C_PENDING, book_levels, new_me_state
+from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, new_out
+from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
+from .hashmap import hm_get
+from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
+from .ubscore import (U_SEQ, new_ubs_state, ubs_deposit, ubs_move, ubs_place, ubs_settle,
+                      ubs_withdraw, user_slot)
+
+# Free space a command needs before it starts: every stream but the balance
+# events is bounded by the ME's pause checks; balance events come from settle
+# messages (at most 7 per trade) that the kernel applies right after the ME.
+_OEV_ROOM = 8
+_TEV_ROOM = 2
+
+
+@njit(cache=True)
+def _drain(u, out):
+    n = out.n[N_SETTLE]
+    if n > 0:
+        ubs_settle(u, out, out.settle, n)
+        out.n[N_SETTLE] = 0
+
+
+@njit(cache=True)
+def st_kernel(u, me, out, cmds, start, stop):
+    """Run cmds[start:stop]. Returns the index of the first command not run
+    (== stop when all ran); stops early when an output buffer runs low."""
+    bev_room = 8 * len(out.settle) + 16
+    if me_resume(me, out):
+        _drain(u, out)
+        return start
+    _drain(u, out)
+    i = start
+    while i < stop:
+        if (out.n[N_OEV] + _OEV_ROOM > len(out.oev) or out.n[N_TEV] + _TEV_ROOM > len(out.tev)
+                or out.n[N_BEV] + bev_room > len(out.bev)):
+            return i
+        cmd = cmds[i]
+        u.ctr[U_SEQ] += 1
+        seq = u.ctr[U_SEQ]
+        cmd.seq = seq
+        kind = cmd.kind
+        paused = False
+        if kind == R.CMD_PLACE:
+            ref = ubs_place(u, out, cmd, seq)
+            if ref >= 0:
+                cmd.ref = ref
+                paused = me_place(me, out, cmd, seq)
+        elif kind == R.CMD_CANCEL:
+            me_cancel(me, out, cmd, seq)
+        elif kind == R.CMD_REDUCE:
+            me_reduce(me, out, cmd, seq)
+        elif kind == R.CMD_MOVE:
+            ref = ubs_move(u, out, cmd, seq)
+            if ref >= 0:
+                cmd.ref = ref
+                paused = me_move(me, out, cmd, seq)
+        elif kind == R.CMD_DEPOSIT:
+            ubs_deposit(u, out, cmd, seq)
+        elif kind == R.CMD_WITHDRAW:
+            ubs_withdraw(u, out, cmd, seq)
+        else:
+            emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+        _drain(u, out)
+        i += 1
+        if paused:
+            return i
+    return i
+
+
+@njit(cache=True)
+def _open_orders(u, me, out):
+    """Resting orders in book order into `out`; returns how many."""
+    n = 0
+    prices = np.empty(len(me.orders), np.int64)
+    sizes = np.empty(len(me.orders), np.int64)
+    for book in range(len(me.bk_n)):
+        n_lv = book_levels(me, book, prices, sizes)
+        for j in range(n_lv):
+            lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, prices[j], book)
+            slot = me.levels[lv].head
+            while slot >= 0:
+                o = me.orders[slot]
+                r = out[n]
+                r.symbol = o.symbol
+                r.side = o.side
+                r.price = o.price
+                r.order_id = o.order_id
+                r.user_id = o.user_id
+                r.qty = o.qty
+                r.filled = o.filled
+                r.lock = u.locks[o.ref].lock
+                n += 1
+                slot = o.next
+    return n
+
+
+def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity) -> np.ndarray:
+    """SYMBOL records indexed by symbol id, from the config."""
+    by_id = {a.id: a for a in assets}
+    n = max([s.id for s in symbols], default=-1) + 1
+    if n > capacity.max_symbols:
+        raise ValueError(f"symbol id {n - 1} exceeds max_symbols {capacity.max_symbols}")
+    syms = np.zeros(max(n, 1), R.SYMBOL)
+    for s in symbols:
+        for role, aid in (("base", s.base_asset_id), ("quote", s.quote_asset_id)):
+            if aid not in by_id:
+                raise ValueError(f"symbol {s.name}: {role} asset {aid} is not configured")
+        if s.stp not in R.STP_NAMES.values():
+            raise ValueError(f"symbol {s.name}: stp {s.stp!r} is not one of {sorted(R.STP_NAMES.values())}")
+        for name in ("maker_fee_ppm", "taker_fee_ppm"):
+            v = getattr(s, name)
+            if not 0 <= v <= 1_000_000:
+                raise ValueError(f"symbol {s.name}: {name} {v} is not within 0..1000000")
+        if (s.maker_fee_ppm or s.taker_fee_ppm) and s.fee_user_id < 0:
+            raise ValueError(f"symbol {s.name}: fees need a fee_user_id")
+        e = by_id[s.quote_asset_id].decimals - s.price_decimals - by_id[s.base_asset_id].decimals
+        r = syms[s.id]
+        r["cost_num"] = 10 ** max(0, e)
+        r["cost_den"] = 10 ** max(0, -e)
+        r["maker_fee_ppm"] = s.maker_fee_ppm
+        r["taker_fee_ppm"] = s.taker_fee_ppm
+        r["fee_user_id"] = s.fee_user_id
+        r["fee_user_slot"] = -1
+        r["base_asset"] = s.base_asset_id
+        r["quote_asset"] = s.quote_asset_id
+        r["stp"] = {v: k for k, v in R.STP_NAMES.items()}[s.stp]
+        r["active"] = 1
+    return syms
+
+
+class Core:
+    """The ST core: state, output buffers, and the batch loop around st_kernel."""
+
+    def __init__(self, assets: list[Asset], symbols: list[Symbol], dust: int = R.DUST_RELEASE,
+                 capacity: Capacity = Capacity()):
+        if dust not in R.DUST_NAMES:
+            raise ValueError(f"dust policy {dust!r} is not one of {R.DUST_NAMES}")
+        max_asset = max([a.id for a in assets], default=0)
+        if max_asset >= capacity.max_assets:
+            raise ValueError(f"asset id {max_asset} exceeds max_assets {capacity.max_assets}")
+        self.assets = sorted(assets, key=lambda a: a.id)
+        self.symbols = list(symbols)
+        assets_ok = np.zeros(max_asset + 1, np.uint8)
+        for a in assets:
+            assets_ok[a.id] = 1
+        syms = symbol_table(assets, symbols, capacity)
+        self.u = new_ubs_state(syms, assets_ok, capacity.max_users, capacity.max_orders, dust)
+        self.me = new_me_state(syms, capacity.max_orders, capacity.max_buckets)
+        for s in symbols:
+            if s.fee_user_id >= 0:
+                slot = user_slot(self.u, s.fee_user_id, True)
+                if slot < 0:
+                    raise ValueError("no user slot left for fee accounts")
+                syms[s.id]["fee_user_slot"] = slot
+        self.out = new_out()
+
+    # -- running -------------------------------------------------------------
+
+    def run(self, cmds: np.ndarray, sink: Callable[[Events], None]) -> None:
+        """Run every command; sink receives views of each flushed chunk of events
+        (valid only during the call)."""
+        if cmds.dtype != R.CMD:
+            raise TypeError(f"commands must have dtype records.CMD, not {cmds.dtype}")
+        out = self.out
+        i, n = 0, len(cmds)
+        while True:
+            i = st_kernel(self.u, self.me, out, cmds, i, n)
+            if out.n[N_OEV] or out.n[N_TEV] or out.n[N_BEV]:
+                sink(Events(out.oev[:out.n[N_OEV]], out.tev[:out.n[N_TEV]], out.bev[:out.n[N_BEV]]))
+                out.n[:] = 0
+            if i == n and self.me.ctr[C_PENDING] < 0:
+                return
+
+    def apply(self, cmds: np.ndarray) -> Events:
+        chunks: list[Events] = []
+        self.run(cmds, lambda ev: chunks.append(Events(ev.orders.copy(), ev.trades.copy(),
+                                                       ev.balances.copy())))
+        return concat(chunks)
+
+    # -- state views ----------------------------------------------------------
+
+    def balances(self) -> np.ndarray:
+        n = int(self.u.ctr[1])
+        ids = self.u.user_ids[:n]
+        rows = []
+        for slot in np.argsort(ids, kind="stable"):
+            for a in self.assets:
+                b = self.u.bal[slot, a.id]
+                if b["version"] > 0:
+                    rows.append((ids[slot], a.id, b["avail"], b["frozen"], b["version"]))
+        return np.array(rows, BALANCE_ROW)
+
+    def open_orders(self) -> np.ndarray:
+        out = np.zeros(len(self.me.orders), OPEN_ORDER_ROW)
+        n = _open_orders(self.u, self.me, out)
+        return out[:n]
+
+    def counters(self) -> dict:
+        return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}
+
+    def best(self, symbol: int) -> tuple[int, int, int, int]:
+        """(best_bid, best_ask, bid_levels, ask_levels) of a symbol; 0 when empty."""
+        res = []
+        prices = np.empty(len(self.me.levels), np.int64)
+        sizes = np.empty(len(self.me.levels), np.int64)
+        for side in (R.SIDE_BUY, R.SIDE_SELL):
+            n = book_levels(self.me, symbol * 2 + side, prices, sizes)
+            res.append((int(prices[0]) if n else 0, n))
+        return res[0][0], res[1][0], res[0][1], res[1][1]

@@ -1,0 +1,254 @@
+"""The matching engine (ME): price-time matching of accepted commands.
+
+The ME never sees a balance. UBSCore has already sequenced, checked and locked
+each command it forwards (place, move) or forwards it unchecked (cancel,
+reduce: only the ME knows whether the order is open). The ME emits order and
+trade events, and settle messages telling UBSCore what to move: trades to
+settle, locks to release when an order leaves the book, locks to shrink when an
+order is reduced. The rules are docs/ENGINE.md's.
+
+A taker's matching can pause when an output buffer runs low: its state lives
+in its order slot, `ctr[C_PENDING]` names it, and `me_resume` carries on after
+the caller has flushed. So one command may produce any number of fills without
+any buffer having to hold them all.
+"""
+from numba import njit
+
+from . import records as R
+from .arith import add_u128, affordable_qty, cost, fee
+from .book import (C_ORD_FREE, C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order, free_order,
+                   ladder_best, rest_order, unlink_order)
+from .emit import N_OEV, N_SETTLE, N_TEV, emit_order, emit_rejected, emit_settle
+from .hashmap import hm_get
+
+# Output records one fill may need: order events (maker, taker, a maker expired
+# by self-trade prevention), a trade, settle messages (trade, maker release).
+FILL_OEV = 3
+FILL_TEV = 1
+FILL_SETTLE = 2
+# Finishing a taker: an `expired` event and its release.
+FINISH_OEV = 1
+FINISH_SETTLE = 1
+
+
+@njit(cache=True, inline="always")
+def _room(out, oev, tev, settle):
+    return (out.n[N_OEV] + oev <= len(out.oev) and out.n[N_TEV] + tev <= len(out.tev)
+            and out.n[N_SETTLE] + settle <= len(out.settle))
+
+
+@njit(cache=True, inline="always")
+def _is_done(o):
+    """A taker is done when its qty is filled, or a market buy's budget is spent."""
+    return o.filled == o.qty or (o.order_type == R.TYPE_MARKET and o.side == R.SIDE_BUY
+                                 and o.budget == 0)
+
+
+@njit(cache=True, inline="always")
+def _release(me, out, slot, seq):
+    """The order left the book: tell UBSCore to release its lock, free the slot."""
+    o = me.orders[slot]
+    emit_settle(out, R.SETTLE_RELEASE, seq, 0, o.price, o.qty - o.filled, 0, 0, 0,
+                o.ref, -1, o.side, o.symbol)
+    free_order(me, slot)
+
+
+@njit(cache=True)
+def _match(me, out, slot, seq, kind):
+    """Match taker `slot` against the opposite book. Returns True if it paused."""
+    orders = me.orders
+    t = orders[slot]
+    sym = me.syms[t.symbol]
+    opp = t.symbol * 2 + (1 - t.side)
+    is_buy = t.side == R.SIDE_BUY
+    is_market = t.order_type == R.TYPE_MARKET
+    while t.filled < t.qty and t.stp_expired == 0:
+        if not _room(out, FILL_OEV, FILL_TEV, FILL_SETTLE):
+            return True
+        best = ladder_best(me, opp)
+        if best < 0:
+            break
+        if not is_market and ((is_buy and best > t.price) or (not is_buy and best < t.price)):
+            break
+        lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, best, opp)
+        m_slot = me.levels[lv].head
+        m = orders[m_slot]
+        if m.user_id == t.user_id and sym.stp != R.STP_NONE:
+            if sym.stp == R.STP_EXPIRE_TAKER:
+                t.stp_expired = 1
+                break
+            emit_order(out, m, seq, kind, R.ST_EXPIRED, R.R_SELF_TRADE, 0, 0, 0)
+            unlink_order(me, m_slot)
+            _release(me, out, m_slot, seq)
+            if sym.stp == R.STP_EXPIRE_BOTH:
+                t.stp_expired = 1
+                break
+            continue
+        q = min(t.qty - t.filled, m.qty - m.filled)
+        if is_market and is_buy:
+            q = min(q, affordable_qty(t.budget, best, sym.cost_num, sym.cost_den))
+            if q == 0:
+                break
+        c = cost(best, q, sym.cost_num, sym.cost_den)
+        me.ctr[C_TRADE_ID] += 1
+        trade_id = me.ctr[C_TRADE_ID]
+        if is_buy:
+            b, s = t, m
+            b_fee = fee(q, sym.taker_fee_ppm)
+            s_fee = fee(c, sym.maker_fee_ppm)
+        else:
+            b, s = m, t
+            b_fee = fee(q, sym.maker_fee_ppm)
+            s_fee = fee(c, sym.taker_fee_ppm)
+        e = out.tev[out.n[N_TEV]]
+        out.n[N_TEV] += 1
+        e.trade_id = trade_id
+        e.seq = seq
+        e.price = best
+        e.qty = q
+        e.quote_qty = c
+        e.buyer_order_id = b.order_id
+        e.seller_order_id = s.order_id
+        e.buyer_user_id = b.user_id
+        e.seller_user_id = s.user_id
+        e.buyer_fee = b_fee
+        e.seller_fee = s_fee
+        e.symbol = t.symbol
+        e.taker_side = t.side
+        emit_settle(out, R.SETTLE_TRADE, seq, trade_id, best, q, c, b_fee, s_fee,
+                    b.ref, s.ref, t.side, t.symbol)
+        m.filled += q
+        m.notional_hi, m.notional_lo = add_u128(m.notional_hi, m.notional_lo, best, q)
+        me.levels[lv].total_qty -= q
+        t.filled += q
+        t.notional_hi, t.notional_lo = add_u128(t.notional_hi, t.notional_lo, best, q)
+        if is_market and is_buy:
+            t.budget -= c
+        m_done = m.filled == m.qty
+        emit_order(out, m, seq, kind, R.ST_FILLED if m_done else R.ST_PARTIALLY_FILLED,
+                   R.R_NONE, q, best, trade_id)
+        emit_order(out, t, seq, kind, R.ST_FILLED if _is_done(t) else R.ST_PARTIALLY_FILLED,
+                   R.R_NONE, q, best, trade_id)
+        if m_done:
+            unlink_order(me, m_slot)
+            _release(me, out, m_slot, seq)
+        if is_market and is_buy and t.budget == 0:
+            break
+    return False
+
+
+@njit(cache=True)
+def _match_and_finish(me, out, slot, seq, kind):
+    """Match, then rest or end the taker. Returns True if it paused."""
+    if _match(me, out, slot, seq, kind) or not _room(out, FINISH_OEV, 0, FINISH_SETTLE):
+        me.ctr[C_PENDING] = slot
+        me.ctr[C_PENDING_SEQ] = seq
+        me.ctr[C_PENDING_KIND] = kind
+        return True
+    me.ctr[C_PENDING] = -1
+    t = me.orders[slot]
+    if _is_done(t):
+        _release(me, out, slot, seq)
+    elif t.order_type == R.TYPE_MARKET or t.tif == R.TIF_IOC or t.stp_expired:
+        reason = R.R_SELF_TRADE if t.stp_expired else R.R_NONE
+        emit_order(out, t, seq, kind, R.ST_EXPIRED, reason, 0, 0, 0)
+        _release(me, out, slot, seq)
+    elif not rest_order(me, slot):
+        emit_order(out, t, seq, kind, R.ST_EXPIRED, R.R_BOOK_CAPACITY, 0, 0, 0)
+        _release(me, out, slot, seq)
+    return False
+
+
+@njit(cache=True)
+def me_resume(me, out):
+    """Carry on the paused taker, if any. Returns True if it paused again."""
+    slot = me.ctr[C_PENDING]
+    if slot < 0:
+        return False
+    return _match_and_finish(me, out, slot, me.ctr[C_PENDING_SEQ], me.ctr[C_PENDING_KIND])
+
+
+@njit(cache=True)
+def me_place(me, out, cmd, seq):
+    """An accepted place (cmd.ref = UBSCore's slot). Returns True if it paused."""
+    slot = alloc_order(me)
+    o = me.orders[slot]
+    o.order_id = cmd.order_id
+    o.user_id = cmd.user_id
+    o.seq = seq
+    o.price = cmd.price if cmd.order_type == R.TYPE_LIMIT else 0
+    o.qty = cmd.qty
+    o.budget = 0
+    if cmd.order_type == R.TYPE_MARKET and cmd.side == R.SIDE_BUY:
+        o.budget = cmd.amount
+        if cmd.qty == 0:
+            o.qty = R.QTY_UNLIMITED
+    o.filled = 0
+    o.notional_hi = 0
+    o.notional_lo = 0
+    o.ref = cmd.ref
+    o.next = -1
+    o.prev = -1
+    o.level = -1
+    o.symbol = cmd.symbol
+    o.side = cmd.side
+    o.order_type = cmd.order_type
+    o.tif = cmd.tif
+    o.stp_expired = 0
+    emit_order(out, o, seq, R.CMD_PLACE, R.ST_ACCEPTED, R.R_NONE, 0, 0, 0)
+    return _match_and_finish(me, out, slot, seq, R.CMD_PLACE)
+
+
+@njit(cache=True, inline="always")
+def _find_own(me, cmd):
+    slot = hm_get(me.ord_keys, me.ord_keys2, me.ord_vals, cmd.order_id, 0)
+    if slot >= 0 and me.orders[slot].user_id != cmd.user_id:
+        return -1
+    return slot
+
+
+@njit(cache=True)
+def _cancel_slot(me, out, slot, seq, kind):
+    emit_order(out, me.orders[slot], seq, kind, R.ST_CANCELLED, R.R_NONE, 0, 0, 0)
+    unlink_order(me, slot)
+    _release(me, out, slot, seq)
+
+
+@njit(cache=True)
+def me_cancel(me, out, cmd, seq):
+    slot = _find_own(me, cmd)
+    if slot < 0:
+        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+    else:
+        _cancel_slot(me, out, slot, seq, R.CMD_CANCEL)
+
+
+@njit(cache=True)
+def me_reduce(me, out, cmd, seq):
+    if cmd.qty <= 0:
+        emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
+        return
+    slot = _find_own(me, cmd)
+    if slot < 0:
+        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+        return
+    o = me.orders[slot]
+    if cmd.qty >= o.qty - o.filled:
+        _cancel_slot(me, out, slot, seq, R.CMD_REDUCE)
+        return
+    o.qty -= cmd.qty
+    me.levels[o.level].total_qty -= cmd.qty
+    emit_order(out, o, seq, R.CMD_REDUCE, R.ST_REDUCED, R.R_NONE, cmd.qty, 0, 0)
+    emit_settle(out, R.SETTLE_REDUCE, seq, 0, o.price, o.qty - o.filled, 0, 0, 0,
+                o.ref, -1, o.side, o.symbol)
+
+
+@njit(cache=True)
+def me_move(me, out, cmd, seq):
+    """A move UBSCore accepted (and re-locked for). Returns True if it paused."""
+    slot = hm_get(me.ord_keys, me.ord_keys2, me.ord_vals, cmd.order_id, 0)
+    unlink_order(me, slot)
+    o = me.orders[slot]
+    o.price = cmd.price
+    emit_order(out, o, seq, R.CMD_MOVE, R.ST_MOVED, R.R_NONE, 0, 0, 0)
+    return _match_and_finish(me, out, slot, seq, R.CMD_MOVE)

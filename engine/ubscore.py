@@ -1,0 +1,321 @@
+"""UBSCore: the sequencer's state machine: users, balances, order locks.
+
+Sole writer of balances. For each command it decides accept or reject and
+locks funds (place, move), moves money for deposits and withdrawals, and later
+applies the ME's settle messages: trades, releases of locks of orders that
+left the book, shrinking of locks of reduced orders. The rules are
+docs/ENGINE.md's.
+
+Invariants (checked by the tests after every command):
+- per asset, sum(avail + frozen) over all slots == `asset_total`
+  (deposits - withdrawals), which never exceeds 2^63-1, so no credit overflows;
+- under the `release` dust policy, frozen of a slot == sum of `lock` of that
+  user's open orders on that asset;
+- nothing is negative.
+"""
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from . import records as R
+from .arith import I64_MAX, cost
+from .emit import N_BEV, emit_balance, emit_rejected
+from .hashmap import hm_del, hm_get, hm_put, new_map
+
+# u.ctr slots
+U_SEQ = 0        # last seq given
+U_USERS = 1      # user slots in use
+U_LOCK_FREE = 2  # free lock slots on the stack
+U_DUST = 3       # dust policy
+
+UbsState = namedtuple("UbsState", [
+    "bal", "user_ids", "usr_keys", "usr_keys2", "usr_vals",
+    "locks", "lck_keys", "lck_keys2", "lck_vals", "lck_free",
+    "asset_total", "asset_ok", "syms", "ctr",
+])
+
+
+def new_ubs_state(syms, assets_ok, max_users, max_orders, dust) -> UbsState:
+    uk, uk2, uv = new_map(max_users)
+    lk, lk2, lv = new_map(max_orders)
+    ctr = np.zeros(8, np.int64)
+    ctr[U_LOCK_FREE] = max_orders
+    ctr[U_DUST] = dust
+    return UbsState(
+        np.zeros((max_users, len(assets_ok)), R.BALANCE), np.zeros(max_users, np.int64),
+        uk, uk2, uv,
+        np.zeros(max_orders, R.ORDER_LOCK), lk, lk2, lv,
+        np.arange(max_orders - 1, -1, -1, dtype=np.int32),
+        np.zeros(len(assets_ok), np.int64), assets_ok, syms, ctr,
+    )
+
+
+@njit(cache=True)
+def user_slot(u, user_id, create):
+    """Slot of user_id; with create, a new slot if absent (-2 when full)."""
+    s = hm_get(u.usr_keys, u.usr_keys2, u.usr_vals, user_id, 0)
+    if s >= 0 or not create:
+        return s
+    n = u.ctr[U_USERS]
+    if n == len(u.user_ids):
+        return -2
+    u.user_ids[n] = user_id
+    hm_put(u.usr_keys, u.usr_keys2, u.usr_vals, user_id, 0, n)
+    u.ctr[U_USERS] = n + 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _asset_known(u, asset):
+    return asset < len(u.asset_ok) and u.asset_ok[asset] != 0
+
+
+# -- balance operations: change the slot, bump its version, emit the event --
+
+@njit(cache=True, inline="always")
+def _op(u, out, seq, trade_id, us, asset, op, amount, d_avail, d_frozen):
+    b = u.bal[us, asset]
+    b.avail += d_avail
+    b.frozen += d_frozen
+    b.version += 1
+    emit_balance(out, seq, trade_id, u.user_ids[us], asset, op, R.R_NONE, amount, b)
+
+
+@njit(cache=True)
+def _refuse(u, out, seq, cmd, us, op, reason):
+    """Balance event for a refused deposit/withdraw: nothing changes."""
+    asset = cmd.symbol
+    e = out.bev[out.n[N_BEV]]
+    out.n[N_BEV] += 1
+    e.seq = seq
+    e.trade_id = 0
+    e.user_id = cmd.user_id
+    e.amount = cmd.amount
+    e.asset = asset
+    e.op = op
+    e.reason = reason
+    if us >= 0 and _asset_known(u, asset):
+        b = u.bal[us, asset]
+        e.avail = b.avail
+        e.frozen = b.frozen
+        e.version = b.version
+    else:
+        e.avail = 0
+        e.frozen = 0
+        e.version = 0
+
+
+@njit(cache=True)
+def ubs_deposit(u, out, cmd, seq):
+    asset = cmd.symbol
+    x = cmd.amount
+    if x < 0:
+        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_INVALID_QUANTITY)
+    elif not _asset_known(u, asset):
+        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_ASSET_NOT_FOUND)
+    elif x > I64_MAX - u.asset_total[asset]:
+        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_OVERFLOW)
+    else:
+        us = user_slot(u, cmd.user_id, True)
+        if us < 0:
+            _refuse(u, out, seq, cmd, -1, R.OP_DEPOSIT, R.R_USER_CAPACITY)
+            return
+        u.asset_total[asset] += x
+        _op(u, out, seq, 0, us, asset, R.OP_DEPOSIT, x, x, 0)
+
+
+@njit(cache=True)
+def ubs_withdraw(u, out, cmd, seq):
+    asset = cmd.symbol
+    x = cmd.amount
+    us = user_slot(u, cmd.user_id, False)
+    if x < 0:
+        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INVALID_QUANTITY)
+    elif us < 0:
+        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_USER_NOT_FOUND)
+    elif not _asset_known(u, asset):
+        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_ASSET_NOT_FOUND)
+    elif u.bal[us, asset].avail < x:
+        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INSUFFICIENT_BALANCE)
+    else:
+        u.asset_total[asset] -= x
+        _op(u, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
+
+
+@njit(cache=True)
+def ubs_place(u, out, cmd, seq):
+    """Check and lock a place. Returns UBSCore's lock slot (the order's `ref`),
+    or -1 after emitting the rejection."""
+    if cmd.side > R.SIDE_SELL or cmd.order_type > R.TYPE_MARKET or cmd.tif > R.TIF_IOC:
+        emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+        return -1
+    is_mbuy = cmd.order_type == R.TYPE_MARKET and cmd.side == R.SIDE_BUY
+    if cmd.order_type == R.TYPE_LIMIT and cmd.price <= 0:
+        emit_rejected(out, cmd, seq, R.R_INVALID_PRICE)
+        return -1
+    if (cmd.amount <= 0 or cmd.qty < 0) if is_mbuy else cmd.qty <= 0:
+        emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
+        return -1
+    us = user_slot(u, cmd.user_id, False)
+    if us < 0:
+        emit_rejected(out, cmd, seq, R.R_USER_NOT_FOUND)
+        return -1
+    known = cmd.symbol < len(u.syms) and u.syms[cmd.symbol].active != 0
+    if not known:
+        emit_rejected(out, cmd, seq, R.R_ASSET_NOT_FOUND)
+        return -1
+    sym = u.syms[cmd.symbol]
+    if cmd.side == R.SIDE_SELL:
+        lock, asset = cmd.qty, sym.base_asset
+    elif is_mbuy:
+        lock, asset = cmd.amount, sym.quote_asset
+    else:
+        lock, asset = cost(cmd.price, cmd.qty, sym.cost_num, sym.cost_den), sym.quote_asset
+        if lock < 0:
+            emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
+            return -1
+    if hm_get(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0) >= 0:
+        emit_rejected(out, cmd, seq, R.R_DUPLICATE_ORDER_ID)
+        return -1
+    top = u.ctr[U_LOCK_FREE]
+    if top == 0:
+        emit_rejected(out, cmd, seq, R.R_ORDER_CAPACITY)
+        return -1
+    if u.bal[us, asset].avail < lock:
+        emit_rejected(out, cmd, seq, R.R_INSUFFICIENT_BALANCE)
+        return -1
+    _op(u, out, seq, 0, us, asset, R.OP_LOCK, lock, -lock, lock)
+    ref = u.lck_free[top - 1]
+    u.ctr[U_LOCK_FREE] = top - 1
+    k = u.locks[ref]
+    k.order_id = cmd.order_id
+    k.user_id = cmd.user_id
+    k.price = cmd.price if cmd.order_type == R.TYPE_LIMIT else 0
+    k.remaining = R.QTY_UNLIMITED if (is_mbuy and cmd.qty == 0) else cmd.qty
+    k.lock = lock
+    k.user_slot = us
+    k.symbol = cmd.symbol
+    k.lock_asset = asset
+    k.side = cmd.side
+    k.order_type = cmd.order_type
+    k.in_use = 1
+    hm_put(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0, ref)
+    return ref
+
+
+@njit(cache=True, inline="always")
+def _keep_share(u, k, remaining):
+    """What the `keep` policy counts as this order's lock for `remaining`:
+    cost(P, remaining) for a limit buy; for anything else the lock is exact."""
+    sym = u.syms[k.symbol]
+    return cost(k.price, remaining, sym.cost_num, sym.cost_den)
+
+
+@njit(cache=True)
+def ubs_move(u, out, cmd, seq):
+    """Check and re-lock a move. Returns the order's ref, or -1 after the rejection."""
+    if cmd.price <= 0:
+        emit_rejected(out, cmd, seq, R.R_INVALID_PRICE)
+        return -1
+    ref = hm_get(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0)
+    if ref < 0 or u.locks[ref].user_id != cmd.user_id:
+        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+        return -1
+    k = u.locks[ref]
+    keep = u.ctr[U_DUST] == R.DUST_KEEP
+    if k.side == R.SIDE_BUY:
+        sym = u.syms[k.symbol]
+        need = cost(cmd.price, k.remaining, sym.cost_num, sym.cost_den)
+        if need < 0:
+            emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
+            return -1
+        have = _keep_share(u, k, k.remaining) if keep else k.lock
+    else:
+        need = k.remaining
+        have = k.remaining if keep else k.lock
+    d = need - have
+    us = k.user_slot
+    if d > 0 and u.bal[us, k.lock_asset].avail < d:
+        emit_rejected(out, cmd, seq, R.R_INSUFFICIENT_BALANCE)
+        return -1
+    if d > 0:
+        _op(u, out, seq, 0, us, k.lock_asset, R.OP_LOCK, d, -d, d)
+    elif d < 0:
+        _op(u, out, seq, 0, us, k.lock_asset, R.OP_UNLOCK, -d, -d, d)
+    k.lock += d
+    k.price = cmd.price
+    return ref
+
+
+@njit(cache=True)
+def _settle_trade(u, out, s):
+    sym = u.syms[s.symbol]
+    b = u.locks[s.buyer_ref]
+    k = u.locks[s.seller_ref]
+    base = sym.base_asset
+    quote = sym.quote_asset
+    p, q, c, tid, seq = s.price, s.qty, s.quote_qty, s.trade_id, s.seq
+    _op(u, out, seq, tid, b.user_slot, quote, R.OP_SPEND, c, 0, -c)
+    _op(u, out, seq, tid, b.user_slot, base, R.OP_CREDIT, q - s.buyer_fee, q - s.buyer_fee, 0)
+    _op(u, out, seq, tid, k.user_slot, base, R.OP_SPEND, q, 0, -q)
+    _op(u, out, seq, tid, k.user_slot, quote, R.OP_CREDIT, c - s.seller_fee, c - s.seller_fee, 0)
+    if s.buyer_fee > 0:
+        _op(u, out, seq, tid, sym.fee_user_slot, base, R.OP_FEE, s.buyer_fee, s.buyer_fee, 0)
+    if s.seller_fee > 0:
+        _op(u, out, seq, tid, sym.fee_user_slot, quote, R.OP_FEE, s.seller_fee, s.seller_fee, 0)
+    b.lock -= c
+    b.remaining -= q
+    k.lock -= q
+    k.remaining -= q
+    if s.taker_side == R.SIDE_BUY and b.order_type == R.TYPE_LIMIT and b.price > p:
+        r = cost(b.price - p, q, sym.cost_num, sym.cost_den)
+        if r > 0:
+            _op(u, out, seq, tid, b.user_slot, quote, R.OP_UNLOCK, r, r, -r)
+            b.lock -= r
+
+
+@njit(cache=True)
+def _settle_release(u, out, s):
+    ref = s.buyer_ref
+    k = u.locks[ref]
+    x = k.lock
+    if (u.ctr[U_DUST] == R.DUST_KEEP and k.side == R.SIDE_BUY
+            and k.order_type == R.TYPE_LIMIT):
+        x = min(x, _keep_share(u, k, k.remaining))
+    if x > 0:
+        _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
+    k.in_use = 0
+    hm_del(u.lck_keys, u.lck_keys2, u.lck_vals, k.order_id, 0)
+    top = u.ctr[U_LOCK_FREE]
+    u.lck_free[top] = ref
+    u.ctr[U_LOCK_FREE] = top + 1
+
+
+@njit(cache=True)
+def _settle_reduce(u, out, s):
+    k = u.locks[s.buyer_ref]
+    new_rem = s.qty
+    if k.side == R.SIDE_SELL:
+        x = k.remaining - new_rem
+    elif u.ctr[U_DUST] == R.DUST_KEEP:
+        x = _keep_share(u, k, k.remaining) - _keep_share(u, k, new_rem)
+    else:
+        x = k.lock - _keep_share(u, k, new_rem)
+    k.remaining = new_rem
+    if x > 0:
+        k.lock -= x
+        _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
+
+
+@njit(cache=True)
+def ubs_settle(u, out, settle, n):
+    """Apply settle messages settle[0:n] in order."""
+    for i in range(n):
+        s = settle[i]
+        if s.kind == R.SETTLE_TRADE:
+            _settle_trade(u, out, s)
+        elif s.kind == R.SETTLE_RELEASE:
+            _settle_release(u, out, s)
+        else:
+            _settle_reduce(u, out, s)
