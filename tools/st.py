@@ -1,0 +1,124 @@
+"""`xinf pipeline st`: a dataset through the single-process core, outputs to files.
+
+Reads the dataset (tools/dataset.py), deposits the initial balances, runs every
+command through `engine.core.Core` in batches, and writes into --out:
+
+- the golden-format files: t2_ledger.csv, t2_balances_final.csv,
+  t2_orderbook.csv, summary.txt (see docs/ENGINE.md "Outputs");
+- our event files: events_order.bin, events_trade.bin, events_balance.bin and
+  events_format.txt describing them (tools/outputs.py);
+- perf.txt: orders, trades, load_s, core_s (time inside the core, event
+  writing excluded), core_orders_per_sec, write_s, total_s.
+"""
+from __future__ import annotations
+
+import pathlib
+import time
+
+import numpy as np
+
+from xinfinity.engine import records as R
+from xinfinity.engine.core import Core
+from xinfinity.engine.events import Events
+
+from . import outputs
+from .dataset import load_dataset
+
+DUST_CODES = {v: k for k, v in R.DUST_NAMES.items()}
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class _Sink:
+    """Receives each flushed chunk of events: writes them and counts what the
+    summary needs, timing itself so the core's own time can be told apart."""
+
+    def __init__(self, out_dir: pathlib.Path):
+        self.ledger = outputs.LedgerWriter(out_dir / "t2_ledger.csv")
+        self.events = outputs.EventWriter(out_dir)
+        self.accepted = self.rejected = self.trades = 0
+        self.seconds = 0.0
+
+    def __call__(self, ev: Events) -> None:
+        t0 = time.perf_counter()
+        o = ev.orders
+        places = o["kind"] == R.CMD_PLACE
+        self.accepted += int(np.count_nonzero(places & (o["status"] == R.ST_ACCEPTED)))
+        self.rejected += int(np.count_nonzero(places & (o["status"] == R.ST_REJECTED)))
+        self.trades += len(ev.trades)
+        self.ledger.write(ev.balances)
+        self.events.write(ev)
+        self.seconds += time.perf_counter() - t0
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.events.close()
+
+
+def _summary(core: Core, ds, sink: _Sink) -> dict:
+    kinds = ds.commands["kind"]
+    first = ds.symbols[0]
+    bid, ask, n_bid, n_ask = core.best(first.id)
+    items = {"symbol": first.name, "rows": ds.rows,
+             "places": int(np.count_nonzero(kinds == R.CMD_PLACE)),
+             "cancels": int(np.count_nonzero(kinds == R.CMD_CANCEL)),
+             "accepted": sink.accepted, "rejected": sink.rejected, "trades": sink.trades,
+             "best_bid": bid, "best_ask": ask, "bid_levels": n_bid, "ask_levels": n_ask}
+    # Beyond the golden keys: other command kinds and other symbols, when present.
+    for kind in (R.CMD_REDUCE, R.CMD_MOVE, R.CMD_DEPOSIT, R.CMD_WITHDRAW):
+        n = int(np.count_nonzero(kinds == kind))
+        if n:
+            items[R.CMD_NAMES[kind] + "s"] = n
+    for s in ds.symbols[1:]:
+        bid, ask, n_bid, n_ask = core.best(s.id)
+        items.update({f"{s.name}.best_bid": bid, f"{s.name}.best_ask": ask,
+                      f"{s.name}.bid_levels": n_bid, f"{s.name}.ask_levels": n_ask})
+    return items
+
+
+def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536) -> dict:
+    """Run the ST pipeline; returns the perf figures (also written to perf.txt)."""
+    t_start = time.perf_counter()
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(input_dir)
+    core = Core(ds.assets, ds.symbols, DUST_CODES[dust])
+    t_loaded = time.perf_counter()
+
+    sink = _Sink(out_dir)
+    core.run(ds.deposits, sink)
+    t0 = time.perf_counter()
+    sink_before = sink.seconds
+    cmds = ds.commands
+    for i in range(0, len(cmds), batch):
+        core.run(cmds[i:i + batch], sink)
+    core_s = time.perf_counter() - t0 - (sink.seconds - sink_before)
+
+    t_write = time.perf_counter()
+    sink.close()
+    outputs.write_balances(out_dir / "t2_balances_final.csv", core.balances())
+    outputs.write_orderbook(out_dir / "t2_orderbook.csv", core.open_orders())
+    outputs.write_summary(out_dir / "summary.txt", _summary(core, ds, sink))
+    write_s = time.perf_counter() - t_write + sink.seconds
+    perf = {"orders": len(cmds), "trades": sink.trades,
+            "load_s": round(t_loaded - t_start, 3), "core_s": round(core_s, 3),
+            "core_orders_per_sec": int(len(cmds) / core_s) if core_s > 0 else 0,
+            "write_s": round(write_s, 3), "total_s": round(time.perf_counter() - t_start, 3)}
+    outputs.write_summary(out_dir / "perf.txt", perf)
+    return perf
+
+
+def main(args) -> int:
+    perf = run_st(args.input, args.out, args.dust)
+    print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
+    for k, v in perf.items():
+        print(f"{k}={v}")
+    return 0
+
+
+def run(args) -> int:
+    """`xinf run`: until the gateway exists, the bundled golden dataset through
+    the ST pipeline, printing its summary and speed."""
+    args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
+    args.dust = "release"
+    print(f"xinfinity: running {args.input} through the single-process core -> {args.out}")
+    return main(args)
