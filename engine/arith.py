@@ -10,7 +10,7 @@ numba note: mixing int64 and uint64 operands yields float64, so every uint64
 expression here casts both sides explicitly.
 """
 import numpy as np
-from numba import njit
+from .jit import kernel
 
 I64_MAX = 9223372036854775807
 _M32 = np.uint64(0xFFFFFFFF)
@@ -18,7 +18,7 @@ _S32 = np.uint64(32)
 _ONE = np.uint64(1)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def mul_u128(a, b):
     """a * b for int64 a, b >= 0, as (hi, lo) uint64."""
     ua = np.uint64(a)
@@ -37,7 +37,7 @@ def mul_u128(a, b):
     return hi, lo
 
 
-@njit(cache=True)
+@kernel()
 def div_u128(hi, lo, d):
     """floor((hi, lo) / d) for int64 d > 0; -1 if the quotient exceeds int64."""
     ud = np.uint64(d)
@@ -62,7 +62,7 @@ def div_u128(hi, lo, d):
     return np.int64(q)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def muldiv(a, b, d):
     """floor(a * b / d) for a, b >= 0, d > 0; -1 if it does not fit int64."""
     if a == 0 or b == 0:
@@ -73,7 +73,7 @@ def muldiv(a, b, d):
     return div_u128(hi, lo, d)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def cost(price, qty, num, den):
     """Quote cost of qty at price: floor(price * qty * num / den); -1 on overflow."""
     r = muldiv(price, qty, den)
@@ -84,7 +84,7 @@ def cost(price, qty, num, den):
     return r * num
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def fee(amount, ppm):
     """floor(amount * ppm / 10^6), at least 1 when amount > 0 and ppm > 0."""
     if amount == 0 or ppm == 0:
@@ -93,7 +93,7 @@ def fee(amount, ppm):
     return f if f > 0 else 1
 
 
-@njit(cache=True)
+@kernel()
 def affordable_qty(budget, price, num, den):
     """Largest q with cost(price, q) <= budget (capped at int64 max)."""
     if den == 1:
@@ -109,7 +109,7 @@ def affordable_qty(budget, price, num, den):
     return I64_MAX if q < 0 else q
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def add_u128(hi, lo, a, b):
     """(hi, lo) + a * b, for the running notional sum(price * qty) of an order."""
     phi, plo = mul_u128(a, b)

@@ -21,7 +21,7 @@ resting in book b.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from .jit import kernel
 
 from . import records as R
 from .bits import clz64, ctz64
@@ -40,8 +40,8 @@ C_PENDING_SEQ = 5
 C_PENDING_KIND = 6
 
 MeState = namedtuple("MeState", [
-    "orders", "ord_keys", "ord_keys2", "ord_vals", "ord_free",
-    "levels", "lvl_keys", "lvl_keys2", "lvl_vals", "lvl_free",
+    "orders", "ord_map", "ord_free",
+    "levels", "lvl_map", "lvl_free",
     "bk_skeys", "bk_ids", "bk_n", "book_orders",
     "words", "summary", "bkt_free", "syms", "ctr",
 ])
@@ -50,8 +50,8 @@ MeState = namedtuple("MeState", [
 def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState:
     n_books = 2 * len(syms)
     n_slots = max_orders + 1            # + the taker being matched
-    ok, ok2, ov = new_map(n_slots)
-    lk, lk2, lv = new_map(n_slots)
+    ord_map = new_map(n_slots)
+    lvl_map = new_map(n_slots)
     ctr = np.zeros(8, np.int64)
     ctr[C_ORD_FREE] = n_slots
     ctr[C_LVL_FREE] = n_slots
@@ -59,8 +59,8 @@ def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState
     ctr[C_PENDING] = -1
     # Free stacks pop from the end: slot 0 is handed out first.
     return MeState(
-        np.zeros(n_slots, R.ORDER_SLOT), ok, ok2, ov, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
-        np.zeros(n_slots, R.LEVEL), lk, lk2, lv, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros(n_slots, R.ORDER_SLOT), ord_map, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros(n_slots, R.LEVEL), lvl_map, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
         np.zeros((n_books, max_buckets), np.int64), np.zeros((n_books, max_buckets), np.int32),
         np.zeros(n_books, np.int64), np.zeros(n_books, np.int64),
         np.zeros((max_buckets, 64), np.uint64), np.zeros(max_buckets, np.uint64),
@@ -70,13 +70,13 @@ def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState
 
 # -- ladder ------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _skey(book, price):
     key = price >> BUCKET_SHIFT
     return key if (book & 1) == R.SIDE_BUY else -key
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _find_bucket(me, book, skey):
     """Position of skey in the book's sorted bucket array, or where it would go."""
     lo = 0
@@ -91,7 +91,7 @@ def _find_bucket(me, book, skey):
     return lo
 
 
-@njit(cache=True)
+@kernel()
 def ladder_best(me, book):
     """Best price resting in the book, or -1 if it is empty."""
     n = me.bk_n[book]
@@ -111,7 +111,7 @@ def ladder_best(me, book):
     return (key << BUCKET_SHIFT) | (w << 6) | bit
 
 
-@njit(cache=True)
+@kernel()
 def ladder_add(me, book, price):
     """Mark price as non-empty in the book; False if no bucket is left."""
     skey = _skey(book, price)
@@ -138,7 +138,7 @@ def ladder_add(me, book, price):
     return True
 
 
-@njit(cache=True)
+@kernel()
 def ladder_remove(me, book, price):
     """Mark price as empty; drop its bucket when the bucket empties."""
     skey = _skey(book, price)
@@ -162,7 +162,7 @@ def ladder_remove(me, book, price):
 
 # -- order slots -------------------------------------------------------------
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def alloc_order(me):
     top = me.ctr[C_ORD_FREE]
     slot = me.ord_free[top - 1]
@@ -171,7 +171,7 @@ def alloc_order(me):
     return slot
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def free_order(me, slot):
     me.orders[slot].in_use = 0
     top = me.ctr[C_ORD_FREE]
@@ -181,12 +181,12 @@ def free_order(me, slot):
 
 # -- levels ------------------------------------------------------------------
 
-@njit(cache=True)
+@kernel()
 def rest_order(me, slot):
     """Append the order at the tail of its price level; False if no bucket is left."""
     o = me.orders[slot]
     book = o.symbol * 2 + o.side
-    lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, o.price, book)
+    lv = hm_get(me.lvl_map, o.price, book)
     if lv < 0:
         if not ladder_add(me, book, o.price):
             return False
@@ -200,7 +200,7 @@ def rest_order(me, slot):
         L.tail = -1
         L.count = 0
         L.book = book
-        hm_put(me.lvl_keys, me.lvl_keys2, me.lvl_vals, o.price, book, lv)
+        hm_put(me.lvl_map, o.price, book, lv)
     L = me.levels[lv]
     o.level = lv
     o.next = -1
@@ -213,11 +213,11 @@ def rest_order(me, slot):
     L.count += 1
     L.total_qty += o.qty - o.filled
     me.book_orders[book] += 1
-    hm_put(me.ord_keys, me.ord_keys2, me.ord_vals, o.order_id, 0, slot)
+    hm_put(me.ord_map, o.order_id, 0, slot)
     return True
 
 
-@njit(cache=True)
+@kernel()
 def unlink_order(me, slot):
     """Take a resting order out of its level (and the level out of the ladder if
     it empties) and out of the order-id index. The slot itself stays allocated."""
@@ -239,14 +239,14 @@ def unlink_order(me, slot):
     if L.count == 0:
         book = L.book
         ladder_remove(me, book, L.price)
-        hm_del(me.lvl_keys, me.lvl_keys2, me.lvl_vals, L.price, book)
+        hm_del(me.lvl_map, L.price, book)
         top = me.ctr[C_LVL_FREE]
         me.lvl_free[top] = lv
         me.ctr[C_LVL_FREE] = top + 1
-    hm_del(me.ord_keys, me.ord_keys2, me.ord_vals, o.order_id, 0)
+    hm_del(me.ord_map, o.order_id, 0)
 
 
-@njit(cache=True)
+@kernel()
 def book_levels(me, book, prices, sizes):
     """Fill prices/sizes with the book's levels best first; returns how many."""
     n = 0
@@ -266,6 +266,6 @@ def book_levels(me, book, prices, sizes):
                 word &= ~(np.uint64(1) << np.uint64(bit))
                 price = (key << BUCKET_SHIFT) | (w << 6) | bit
                 prices[n] = price
-                sizes[n] = me.levels[hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, price, book)].total_qty
+                sizes[n] = me.levels[hm_get(me.lvl_map, price, book)].total_qty
                 n += 1
     return n

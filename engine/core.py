@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 import numpy as np
-from numba import njit
+from .jit import kernel
 
 from ..config import Asset, Capacity, Symbol
 from . import records as R
@@ -33,7 +33,7 @@ _OEV_ROOM = 8
 _TEV_ROOM = 2
 
 
-@njit(cache=True)
+@kernel()
 def _drain(u, out):
     n = out.n[N_SETTLE]
     if n > 0:
@@ -41,7 +41,7 @@ def _drain(u, out):
         out.n[N_SETTLE] = 0
 
 
-@njit(cache=True)
+@kernel()
 def st_kernel(u, me, out, cmds, start, stop):
     """Run cmds[start:stop]. Returns the index of the first command not run
     (== stop when all ran); stops early when an output buffer runs low."""
@@ -88,16 +88,15 @@ def st_kernel(u, me, out, cmds, start, stop):
     return i
 
 
-@njit(cache=True)
-def _open_orders(u, me, out):
-    """Resting orders in book order into `out`; returns how many."""
+@kernel()
+def _open_orders(u, me, out, prices, sizes):
+    """Resting orders in book order into `out`; returns how many.
+    prices/sizes are scratch arrays as long as the level table."""
     n = 0
-    prices = np.empty(len(me.orders), np.int64)
-    sizes = np.empty(len(me.orders), np.int64)
     for book in range(len(me.bk_n)):
         n_lv = book_levels(me, book, prices, sizes)
         for j in range(n_lv):
-            lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, prices[j], book)
+            lv = hm_get(me.lvl_map, prices[j], book)
             slot = me.levels[lv].head
             while slot >= 0:
                 o = me.orders[slot]
@@ -213,7 +212,8 @@ class Core:
 
     def open_orders(self) -> np.ndarray:
         out = np.zeros(len(self.me.orders), OPEN_ORDER_ROW)
-        n = _open_orders(self.u, self.me, out)
+        scratch = np.empty(len(self.me.levels), np.int64)
+        n = _open_orders(self.u, self.me, out, scratch, scratch.copy())
         return out[:n]
 
     def counters(self) -> dict:

@@ -8,7 +8,7 @@ ever grows or wraps. Reserved bytes are never written, so they stay zero.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from .jit import kernel
 
 from . import records as R
 from .arith import div_u128
@@ -23,7 +23,7 @@ def new_out(oev_cap=1 << 16, tev_cap=1 << 15, bev_cap=1 << 18, settle_cap=1 << 1
                np.zeros(4, np.int64))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def emit_rejected(out, cmd, seq, reason):
     """Order event `rejected` copying the command's fields."""
     e = out.oev[out.n[N_OEV]]
@@ -47,7 +47,7 @@ def emit_rejected(out, cmd, seq, reason):
     e.tif = cmd.tif
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def emit_order(out, o, seq, kind, status, reason, last_qty, last_price, trade_id):
     """Order event from the ME's order slot `o` (its fields after the change)."""
     e = out.oev[out.n[N_OEV]]
@@ -71,7 +71,7 @@ def emit_order(out, o, seq, kind, status, reason, last_qty, last_price, trade_id
     e.tif = o.tif
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def emit_balance(out, seq, trade_id, user_id, asset, op, reason, amount, b):
     """Balance event with the slot `b` as it is now."""
     e = out.bev[out.n[N_BEV]]
@@ -88,7 +88,7 @@ def emit_balance(out, seq, trade_id, user_id, asset, op, reason, amount, b):
     e.reason = reason
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def emit_settle(out, kind, seq, trade_id, price, qty, quote_qty, buyer_fee, seller_fee,
                 buyer_ref, seller_ref, taker_side, symbol):
     s = out.settle[out.n[N_SETTLE]]

@@ -66,7 +66,9 @@ def records(dtype: np.dtype, rows: Sequence[tuple], names: Sequence[str]) -> np.
     """
     out = np.zeros(len(rows), dtype)
     if rows:
-        columns = list(zip(*rows))
-        for name, column in zip(names, columns):
-            out[name] = column
+        # Every field value fits an int64; one 2-D array is much faster to build
+        # than assigning Python columns field by field.
+        table = np.array(rows, dtype=np.int64).reshape(len(rows), len(names))
+        for i, name in enumerate(names):
+            out[name] = table[:, i]
     return out

@@ -12,7 +12,7 @@ in its order slot, `ctr[C_PENDING]` names it, and `me_resume` carries on after
 the caller has flushed. So one command may produce any number of fills without
 any buffer having to hold them all.
 """
-from numba import njit
+from .jit import kernel
 
 from . import records as R
 from .arith import add_u128, affordable_qty, cost, fee
@@ -31,20 +31,20 @@ FINISH_OEV = 1
 FINISH_SETTLE = 1
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _room(out, oev, tev, settle):
     return (out.n[N_OEV] + oev <= len(out.oev) and out.n[N_TEV] + tev <= len(out.tev)
             and out.n[N_SETTLE] + settle <= len(out.settle))
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _is_done(o):
     """A taker is done when its qty is filled, or a market buy's budget is spent."""
     return o.filled == o.qty or (o.order_type == R.TYPE_MARKET and o.side == R.SIDE_BUY
                                  and o.budget == 0)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _release(me, out, slot, seq):
     """The order left the book: tell UBSCore to release its lock, free the slot."""
     o = me.orders[slot]
@@ -53,7 +53,7 @@ def _release(me, out, slot, seq):
     free_order(me, slot)
 
 
-@njit(cache=True)
+@kernel()
 def _match(me, out, slot, seq, kind):
     """Match taker `slot` against the opposite book. Returns True if it paused."""
     orders = me.orders
@@ -70,7 +70,7 @@ def _match(me, out, slot, seq, kind):
             break
         if not is_market and ((is_buy and best > t.price) or (not is_buy and best < t.price)):
             break
-        lv = hm_get(me.lvl_keys, me.lvl_keys2, me.lvl_vals, best, opp)
+        lv = hm_get(me.lvl_map, best, opp)
         m_slot = me.levels[lv].head
         m = orders[m_slot]
         if m.user_id == t.user_id and sym.stp != R.STP_NONE:
@@ -137,7 +137,7 @@ def _match(me, out, slot, seq, kind):
     return False
 
 
-@njit(cache=True)
+@kernel()
 def _match_and_finish(me, out, slot, seq, kind):
     """Match, then rest or end the taker. Returns True if it paused."""
     if _match(me, out, slot, seq, kind) or not _room(out, FINISH_OEV, 0, FINISH_SETTLE):
@@ -159,7 +159,7 @@ def _match_and_finish(me, out, slot, seq, kind):
     return False
 
 
-@njit(cache=True)
+@kernel()
 def me_resume(me, out):
     """Carry on the paused taker, if any. Returns True if it paused again."""
     slot = me.ctr[C_PENDING]
@@ -168,7 +168,7 @@ def me_resume(me, out):
     return _match_and_finish(me, out, slot, me.ctr[C_PENDING_SEQ], me.ctr[C_PENDING_KIND])
 
 
-@njit(cache=True)
+@kernel()
 def me_place(me, out, cmd, seq):
     """An accepted place (cmd.ref = UBSCore's slot). Returns True if it paused."""
     slot = alloc_order(me)
@@ -199,22 +199,22 @@ def me_place(me, out, cmd, seq):
     return _match_and_finish(me, out, slot, seq, R.CMD_PLACE)
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _find_own(me, cmd):
-    slot = hm_get(me.ord_keys, me.ord_keys2, me.ord_vals, cmd.order_id, 0)
+    slot = hm_get(me.ord_map, cmd.order_id, 0)
     if slot >= 0 and me.orders[slot].user_id != cmd.user_id:
         return -1
     return slot
 
 
-@njit(cache=True)
+@kernel()
 def _cancel_slot(me, out, slot, seq, kind):
     emit_order(out, me.orders[slot], seq, kind, R.ST_CANCELLED, R.R_NONE, 0, 0, 0)
     unlink_order(me, slot)
     _release(me, out, slot, seq)
 
 
-@njit(cache=True)
+@kernel()
 def me_cancel(me, out, cmd, seq):
     slot = _find_own(me, cmd)
     if slot < 0:
@@ -223,7 +223,7 @@ def me_cancel(me, out, cmd, seq):
         _cancel_slot(me, out, slot, seq, R.CMD_CANCEL)
 
 
-@njit(cache=True)
+@kernel()
 def me_reduce(me, out, cmd, seq):
     if cmd.qty <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
@@ -243,10 +243,10 @@ def me_reduce(me, out, cmd, seq):
                 o.ref, -1, o.side, o.symbol)
 
 
-@njit(cache=True)
+@kernel()
 def me_move(me, out, cmd, seq):
     """A move UBSCore accepted (and re-locked for). Returns True if it paused."""
-    slot = hm_get(me.ord_keys, me.ord_keys2, me.ord_vals, cmd.order_id, 0)
+    slot = hm_get(me.ord_map, cmd.order_id, 0)
     unlink_order(me, slot)
     o = me.orders[slot]
     o.price = cmd.price

@@ -118,7 +118,9 @@ def _dtype(fields, size):
         offsets.append(off)
         off += t.itemsize
     assert off == size, f"layout is {off} bytes, expected {size}"
-    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size})
+    # align=True (offsets above are already natural) lets numba emit aligned loads.
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": size},
+                    align=True)
 
 
 # Command, as it enters UBSCore and (accepted) travels on to the ME.

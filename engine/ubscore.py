@@ -16,7 +16,7 @@ Invariants (checked by the tests after every command):
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+from .jit import kernel
 
 from . import records as R
 from .arith import I64_MAX, cost
@@ -30,50 +30,50 @@ U_LOCK_FREE = 2  # free lock slots on the stack
 U_DUST = 3       # dust policy
 
 UbsState = namedtuple("UbsState", [
-    "bal", "user_ids", "usr_keys", "usr_keys2", "usr_vals",
-    "locks", "lck_keys", "lck_keys2", "lck_vals", "lck_free",
+    "bal", "user_ids", "usr_map",
+    "locks", "lck_map", "lck_free",
     "asset_total", "asset_ok", "syms", "ctr",
 ])
 
 
 def new_ubs_state(syms, assets_ok, max_users, max_orders, dust) -> UbsState:
-    uk, uk2, uv = new_map(max_users)
-    lk, lk2, lv = new_map(max_orders)
+    usr_map = new_map(max_users)
+    lck_map = new_map(max_orders)
     ctr = np.zeros(8, np.int64)
     ctr[U_LOCK_FREE] = max_orders
     ctr[U_DUST] = dust
     return UbsState(
         np.zeros((max_users, len(assets_ok)), R.BALANCE), np.zeros(max_users, np.int64),
-        uk, uk2, uv,
-        np.zeros(max_orders, R.ORDER_LOCK), lk, lk2, lv,
+        usr_map,
+        np.zeros(max_orders, R.ORDER_LOCK), lck_map,
         np.arange(max_orders - 1, -1, -1, dtype=np.int32),
         np.zeros(len(assets_ok), np.int64), assets_ok, syms, ctr,
     )
 
 
-@njit(cache=True)
+@kernel()
 def user_slot(u, user_id, create):
     """Slot of user_id; with create, a new slot if absent (-2 when full)."""
-    s = hm_get(u.usr_keys, u.usr_keys2, u.usr_vals, user_id, 0)
+    s = hm_get(u.usr_map, user_id, 0)
     if s >= 0 or not create:
         return s
     n = u.ctr[U_USERS]
     if n == len(u.user_ids):
         return -2
     u.user_ids[n] = user_id
-    hm_put(u.usr_keys, u.usr_keys2, u.usr_vals, user_id, 0, n)
+    hm_put(u.usr_map, user_id, 0, n)
     u.ctr[U_USERS] = n + 1
     return n
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _asset_known(u, asset):
     return asset < len(u.asset_ok) and u.asset_ok[asset] != 0
 
 
 # -- balance operations: change the slot, bump its version, emit the event --
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _op(u, out, seq, trade_id, us, asset, op, amount, d_avail, d_frozen):
     b = u.bal[us, asset]
     b.avail += d_avail
@@ -82,7 +82,7 @@ def _op(u, out, seq, trade_id, us, asset, op, amount, d_avail, d_frozen):
     emit_balance(out, seq, trade_id, u.user_ids[us], asset, op, R.R_NONE, amount, b)
 
 
-@njit(cache=True)
+@kernel()
 def _refuse(u, out, seq, cmd, us, op, reason):
     """Balance event for a refused deposit/withdraw: nothing changes."""
     asset = cmd.symbol
@@ -106,7 +106,7 @@ def _refuse(u, out, seq, cmd, us, op, reason):
         e.version = 0
 
 
-@njit(cache=True)
+@kernel()
 def ubs_deposit(u, out, cmd, seq):
     asset = cmd.symbol
     x = cmd.amount
@@ -125,7 +125,7 @@ def ubs_deposit(u, out, cmd, seq):
         _op(u, out, seq, 0, us, asset, R.OP_DEPOSIT, x, x, 0)
 
 
-@njit(cache=True)
+@kernel()
 def ubs_withdraw(u, out, cmd, seq):
     asset = cmd.symbol
     x = cmd.amount
@@ -143,7 +143,7 @@ def ubs_withdraw(u, out, cmd, seq):
         _op(u, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
 
 
-@njit(cache=True)
+@kernel()
 def ubs_place(u, out, cmd, seq):
     """Check and lock a place. Returns UBSCore's lock slot (the order's `ref`),
     or -1 after emitting the rejection."""
@@ -175,7 +175,7 @@ def ubs_place(u, out, cmd, seq):
         if lock < 0:
             emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
             return -1
-    if hm_get(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0) >= 0:
+    if hm_get(u.lck_map, cmd.order_id, 0) >= 0:
         emit_rejected(out, cmd, seq, R.R_DUPLICATE_ORDER_ID)
         return -1
     top = u.ctr[U_LOCK_FREE]
@@ -200,11 +200,11 @@ def ubs_place(u, out, cmd, seq):
     k.side = cmd.side
     k.order_type = cmd.order_type
     k.in_use = 1
-    hm_put(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0, ref)
+    hm_put(u.lck_map, cmd.order_id, 0, ref)
     return ref
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _keep_share(u, k, remaining):
     """What the `keep` policy counts as this order's lock for `remaining`:
     cost(P, remaining) for a limit buy; for anything else the lock is exact."""
@@ -212,13 +212,13 @@ def _keep_share(u, k, remaining):
     return cost(k.price, remaining, sym.cost_num, sym.cost_den)
 
 
-@njit(cache=True)
+@kernel()
 def ubs_move(u, out, cmd, seq):
     """Check and re-lock a move. Returns the order's ref, or -1 after the rejection."""
     if cmd.price <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_PRICE)
         return -1
-    ref = hm_get(u.lck_keys, u.lck_keys2, u.lck_vals, cmd.order_id, 0)
+    ref = hm_get(u.lck_map, cmd.order_id, 0)
     if ref < 0 or u.locks[ref].user_id != cmd.user_id:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
         return -1
@@ -248,7 +248,7 @@ def ubs_move(u, out, cmd, seq):
     return ref
 
 
-@njit(cache=True)
+@kernel()
 def _settle_trade(u, out, s):
     sym = u.syms[s.symbol]
     b = u.locks[s.buyer_ref]
@@ -275,7 +275,7 @@ def _settle_trade(u, out, s):
             b.lock -= r
 
 
-@njit(cache=True)
+@kernel()
 def _settle_release(u, out, s):
     ref = s.buyer_ref
     k = u.locks[ref]
@@ -286,13 +286,13 @@ def _settle_release(u, out, s):
     if x > 0:
         _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
     k.in_use = 0
-    hm_del(u.lck_keys, u.lck_keys2, u.lck_vals, k.order_id, 0)
+    hm_del(u.lck_map, k.order_id, 0)
     top = u.ctr[U_LOCK_FREE]
     u.lck_free[top] = ref
     u.ctr[U_LOCK_FREE] = top + 1
 
 
-@njit(cache=True)
+@kernel()
 def _settle_reduce(u, out, s):
     k = u.locks[s.buyer_ref]
     new_rem = s.qty
@@ -308,7 +308,7 @@ def _settle_reduce(u, out, s):
         _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
 
 
-@njit(cache=True)
+@kernel()
 def ubs_settle(u, out, settle, n):
     """Apply settle messages settle[0:n] in order."""
     for i in range(n):
