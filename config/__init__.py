@@ -37,8 +37,8 @@ class Capacity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_users: int = 1 << 16
     max_assets: int = 64
     max_symbols: int = 64
-    max_orders: int = 1 << 21       # open orders at once (and the taker being matched)
-    max_buckets: int = 1 << 14      # 4096-tick price buckets over all books
+    max_orders: int = (1 << 20) - 1 # open orders at once (one more slot holds the taker)
+    max_buckets: int = 1 << 12      # 4096-tick price buckets over all books (16 KiB each)
 
 
 class Core(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

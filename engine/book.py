@@ -13,10 +13,15 @@ shared by all books; when the pool is empty a new price cannot rest (the order
 expires with `Price level capacity exceeded`).
 
 Levels. A level is a FIFO doubly linked list of order slots at one price of one
-book, found from (price, book) through a hash map. Order slots and levels come
-from free stacks sized at start. Invariants: a level exists iff it holds at
-least one order iff its ladder bit is set; `book_orders[b]` counts the orders
-resting in book b.
+book. Each bucket also holds the level ids of its 4096 prices
+(`bucket_levels`), so a price's level is found by the same bucket search that
+the ladder does, in memory next to its neighbours' (prices cluster), with no
+hash table. Order slots and levels come from free stacks sized at start.
+
+Orders are found by UBSCore's slot for them (`ref`, which UBSCore looks up by
+order id once): `ref_slot[ref]` is the ME's slot, -1 when the order is not in
+the ME. Invariants: a level exists iff it holds at least one order iff its
+ladder bit is set; `book_orders[b]` counts the orders resting in book b.
 """
 from collections import namedtuple
 
@@ -25,7 +30,6 @@ from .jit import kernel
 
 from . import records as R
 from .bits import clz64, ctz64
-from .hashmap import hm_del, hm_get, hm_put, new_map
 
 BUCKET_SHIFT = 12
 BUCKET_TICKS = 1 << BUCKET_SHIFT
@@ -40,18 +44,16 @@ C_PENDING_SEQ = 5
 C_PENDING_KIND = 6
 
 MeState = namedtuple("MeState", [
-    "orders", "ord_map", "ord_free",
-    "levels", "lvl_map", "lvl_free",
+    "orders", "ref_slot", "ord_free",
+    "levels", "lvl_free",
     "bk_skeys", "bk_ids", "bk_n", "book_orders",
-    "words", "summary", "bkt_free", "syms", "ctr",
+    "words", "summary", "bucket_levels", "bkt_free", "syms", "ctr",
 ])
 
 
 def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState:
     n_books = 2 * len(syms)
     n_slots = max_orders + 1            # + the taker being matched
-    ord_map = new_map(n_slots)
-    lvl_map = new_map(n_slots)
     ctr = np.zeros(8, np.int64)
     ctr[C_ORD_FREE] = n_slots
     ctr[C_LVL_FREE] = n_slots
@@ -59,11 +61,13 @@ def new_me_state(syms: np.ndarray, max_orders: int, max_buckets: int) -> MeState
     ctr[C_PENDING] = -1
     # Free stacks pop from the end: slot 0 is handed out first.
     return MeState(
-        np.zeros(n_slots, R.ORDER_SLOT), ord_map, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
-        np.zeros(n_slots, R.LEVEL), lvl_map, np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros(n_slots, R.ORDER_SLOT), np.full(max_orders, -1, np.int32),
+        np.arange(n_slots - 1, -1, -1, dtype=np.int32),
+        np.zeros(n_slots, R.LEVEL), np.arange(n_slots - 1, -1, -1, dtype=np.int32),
         np.zeros((n_books, max_buckets), np.int64), np.zeros((n_books, max_buckets), np.int32),
         np.zeros(n_books, np.int64), np.zeros(n_books, np.int64),
         np.zeros((max_buckets, 64), np.uint64), np.zeros(max_buckets, np.uint64),
+        np.full((max_buckets, BUCKET_TICKS), -1, np.int32),
         np.arange(max_buckets - 1, -1, -1, dtype=np.int32), syms, ctr,
     )
 
@@ -92,28 +96,35 @@ def _find_bucket(me, book, skey):
 
 
 @kernel()
-def ladder_best(me, book):
-    """Best price resting in the book, or -1 if it is empty."""
+def best_level(me, book):
+    """Level id of the book's best price, or -1 if the book is empty."""
     n = me.bk_n[book]
     if n == 0:
         return -1
     b = me.bk_ids[book, n - 1]
-    skey = me.bk_skeys[book, n - 1]
     summ = me.summary[b]
     if (book & 1) == R.SIDE_BUY:
         w = 63 - clz64(summ)
         bit = 63 - clz64(me.words[b, w])
-        key = skey
     else:
         w = ctz64(summ)
         bit = ctz64(me.words[b, w])
-        key = -skey
-    return (key << BUCKET_SHIFT) | (w << 6) | bit
+    return me.bucket_levels[b, (w << 6) | bit]
+
+
+@kernel()
+def _bucket_of(me, book, price):
+    """Bucket id holding price in the book, or -1."""
+    skey = _skey(book, price)
+    pos = _find_bucket(me, book, skey)
+    if pos < me.bk_n[book] and me.bk_skeys[book, pos] == skey:
+        return me.bk_ids[book, pos]
+    return -1
 
 
 @kernel()
 def ladder_add(me, book, price):
-    """Mark price as non-empty in the book; False if no bucket is left."""
+    """Mark price as non-empty in the book; returns its bucket, -1 if none is left."""
     skey = _skey(book, price)
     pos = _find_bucket(me, book, skey)
     n = me.bk_n[book]
@@ -122,7 +133,7 @@ def ladder_add(me, book, price):
     else:
         top = me.ctr[C_BKT_FREE]
         if top == 0:
-            return False
+            return -1
         b = me.bkt_free[top - 1]
         me.ctr[C_BKT_FREE] = top - 1
         for i in range(n, pos, -1):
@@ -135,21 +146,20 @@ def ladder_add(me, book, price):
     w = idx >> 6
     me.words[b, w] |= np.uint64(1) << np.uint64(idx & 63)
     me.summary[b] |= np.uint64(1) << np.uint64(w)
-    return True
+    return b
 
 
 @kernel()
-def ladder_remove(me, book, price):
-    """Mark price as empty; drop its bucket when the bucket empties."""
-    skey = _skey(book, price)
-    pos = _find_bucket(me, book, skey)
-    b = me.bk_ids[book, pos]
+def ladder_remove(me, book, price, b):
+    """Mark price (in bucket b) as empty; drop the bucket when it empties."""
     idx = price & (BUCKET_TICKS - 1)
     w = idx >> 6
+    me.bucket_levels[b, idx] = -1
     me.words[b, w] &= ~(np.uint64(1) << np.uint64(idx & 63))
     if me.words[b, w] == np.uint64(0):
         me.summary[b] &= ~(np.uint64(1) << np.uint64(w))
         if me.summary[b] == np.uint64(0):
+            pos = _find_bucket(me, book, _skey(book, price))
             n = me.bk_n[book]
             for i in range(pos, n - 1):
                 me.bk_skeys[book, i] = me.bk_skeys[book, i + 1]
@@ -163,17 +173,21 @@ def ladder_remove(me, book, price):
 # -- order slots -------------------------------------------------------------
 
 @kernel(inline="always")
-def alloc_order(me):
+def alloc_order(me, ref):
+    """A slot for the order UBSCore knows as `ref`."""
     top = me.ctr[C_ORD_FREE]
     slot = me.ord_free[top - 1]
     me.ctr[C_ORD_FREE] = top - 1
     me.orders[slot].in_use = 1
+    me.orders[slot].ref = ref
+    me.ref_slot[ref] = slot
     return slot
 
 
 @kernel(inline="always")
 def free_order(me, slot):
     me.orders[slot].in_use = 0
+    me.ref_slot[me.orders[slot].ref] = -1
     top = me.ctr[C_ORD_FREE]
     me.ord_free[top] = slot
     me.ctr[C_ORD_FREE] = top + 1
@@ -186,9 +200,12 @@ def rest_order(me, slot):
     """Append the order at the tail of its price level; False if no bucket is left."""
     o = me.orders[slot]
     book = o.symbol * 2 + o.side
-    lv = hm_get(me.lvl_map, o.price, book)
+    idx = o.price & (BUCKET_TICKS - 1)
+    b = _bucket_of(me, book, o.price)
+    lv = me.bucket_levels[b, idx] if b >= 0 else -1
     if lv < 0:
-        if not ladder_add(me, book, o.price):
+        b = ladder_add(me, book, o.price)
+        if b < 0:
             return False
         top = me.ctr[C_LVL_FREE]
         lv = me.lvl_free[top - 1]
@@ -200,7 +217,8 @@ def rest_order(me, slot):
         L.tail = -1
         L.count = 0
         L.book = book
-        hm_put(me.lvl_map, o.price, book, lv)
+        L.bucket = b
+        me.bucket_levels[b, idx] = lv
     L = me.levels[lv]
     o.level = lv
     o.next = -1
@@ -213,14 +231,13 @@ def rest_order(me, slot):
     L.count += 1
     L.total_qty += o.qty - o.filled
     me.book_orders[book] += 1
-    hm_put(me.ord_map, o.order_id, 0, slot)
     return True
 
 
 @kernel()
 def unlink_order(me, slot):
     """Take a resting order out of its level (and the level out of the ladder if
-    it empties) and out of the order-id index. The slot itself stays allocated."""
+    it empties). The slot itself stays allocated."""
     o = me.orders[slot]
     lv = o.level
     L = me.levels[lv]
@@ -237,24 +254,20 @@ def unlink_order(me, slot):
     me.book_orders[L.book] -= 1
     o.level = -1
     if L.count == 0:
-        book = L.book
-        ladder_remove(me, book, L.price)
-        hm_del(me.lvl_map, L.price, book)
+        ladder_remove(me, L.book, L.price, L.bucket)
         top = me.ctr[C_LVL_FREE]
         me.lvl_free[top] = lv
         me.ctr[C_LVL_FREE] = top + 1
-    hm_del(me.ord_map, o.order_id, 0)
 
 
 @kernel()
-def book_levels(me, book, prices, sizes):
-    """Fill prices/sizes with the book's levels best first; returns how many."""
+def book_levels(me, book, levels):
+    """Fill `levels` with the book's level ids, best first; returns how many."""
     n = 0
-    cap = len(prices)
+    cap = len(levels)
     is_bid = (book & 1) == R.SIDE_BUY
     for i in range(me.bk_n[book] - 1, -1, -1):
         b = me.bk_ids[book, i]
-        key = me.bk_skeys[book, i] if is_bid else -me.bk_skeys[book, i]
         for wi in range(64):
             w = 63 - wi if is_bid else wi
             word = me.words[b, w]
@@ -264,8 +277,6 @@ def book_levels(me, book, prices, sizes):
                 else:
                     bit = ctz64(word)
                 word &= ~(np.uint64(1) << np.uint64(bit))
-                price = (key << BUCKET_SHIFT) | (w << 6) | bit
-                prices[n] = price
-                sizes[n] = me.levels[hm_get(me.lvl_map, price, book)].total_qty
+                levels[n] = me.bucket_levels[b, (w << 6) | bit]
                 n += 1
     return n

@@ -21,10 +21,9 @@ from . import records as R
 from .book import C_PENDING, book_levels, new_me_state
 from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, new_out
 from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
-from .hashmap import hm_get
 from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
-from .ubscore import (U_SEQ, new_ubs_state, ubs_deposit, ubs_move, ubs_place, ubs_settle,
-                      ubs_withdraw, user_slot)
+from .ubscore import (U_SEQ, new_ubs_state, ubs_deposit, ubs_find, ubs_move, ubs_place,
+                      ubs_settle, ubs_withdraw, user_slot)
 
 # Free space a command needs before it starts: every stream but the balance
 # events is bounded by the ME's pause checks; balance events come from settle
@@ -66,10 +65,14 @@ def st_kernel(u, me, out, cmds, start, stop):
             if ref >= 0:
                 cmd.ref = ref
                 paused = me_place(me, out, cmd, seq)
-        elif kind == R.CMD_CANCEL:
-            me_cancel(me, out, cmd, seq)
-        elif kind == R.CMD_REDUCE:
-            me_reduce(me, out, cmd, seq)
+        elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
+            ref = ubs_find(u, out, cmd, seq)
+            if ref >= 0:
+                cmd.ref = ref
+                if kind == R.CMD_CANCEL:
+                    me_cancel(me, out, cmd, seq)
+                else:
+                    me_reduce(me, out, cmd, seq)
         elif kind == R.CMD_MOVE:
             ref = ubs_move(u, out, cmd, seq)
             if ref >= 0:
@@ -89,15 +92,14 @@ def st_kernel(u, me, out, cmds, start, stop):
 
 
 @kernel()
-def _open_orders(u, me, out, prices, sizes):
+def _open_orders(u, me, out, levels):
     """Resting orders in book order into `out`; returns how many.
-    prices/sizes are scratch arrays as long as the level table."""
+    `levels` is a scratch array as long as the level table."""
     n = 0
     for book in range(len(me.bk_n)):
-        n_lv = book_levels(me, book, prices, sizes)
+        n_lv = book_levels(me, book, levels)
         for j in range(n_lv):
-            lv = hm_get(me.lvl_map, prices[j], book)
-            slot = me.levels[lv].head
+            slot = me.levels[levels[j]].head
             while slot >= 0:
                 o = me.orders[slot]
                 r = out[n]
@@ -148,6 +150,12 @@ def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity)
     return syms
 
 
+def prefault(a: np.ndarray) -> None:
+    """Rewrite one byte per page with its own value: every page gets mapped."""
+    flat = a.reshape(-1).view(np.uint8)
+    flat[::4096] = flat[::4096].copy()
+
+
 class Core:
     """The ST core: state, output buffers, and the batch loop around st_kernel."""
 
@@ -173,6 +181,10 @@ class Core:
                     raise ValueError("no user slot left for fee accounts")
                 syms[s.id]["fee_user_slot"] = slot
         self.out = new_out()
+        # Touch every page now, so that no command pays a page fault later.
+        for state in (self.u, self.me, self.out):
+            for a in state:
+                prefault(a)
 
     # -- running -------------------------------------------------------------
 
@@ -212,8 +224,7 @@ class Core:
 
     def open_orders(self) -> np.ndarray:
         out = np.zeros(len(self.me.orders), OPEN_ORDER_ROW)
-        scratch = np.empty(len(self.me.levels), np.int64)
-        n = _open_orders(self.u, self.me, out, scratch, scratch.copy())
+        n = _open_orders(self.u, self.me, out, np.empty(len(self.me.levels), np.int64))
         return out[:n]
 
     def counters(self) -> dict:
@@ -222,9 +233,8 @@ class Core:
     def best(self, symbol: int) -> tuple[int, int, int, int]:
         """(best_bid, best_ask, bid_levels, ask_levels) of a symbol; 0 when empty."""
         res = []
-        prices = np.empty(len(self.me.levels), np.int64)
-        sizes = np.empty(len(self.me.levels), np.int64)
+        levels = np.empty(len(self.me.levels), np.int64)
         for side in (R.SIDE_BUY, R.SIDE_SELL):
-            n = book_levels(self.me, symbol * 2 + side, prices, sizes)
-            res.append((int(prices[0]) if n else 0, n))
+            n = book_levels(self.me, symbol * 2 + side, levels)
+            res.append((int(self.me.levels[levels[0]]["price"]) if n else 0, n))
         return res[0][0], res[1][0], res[0][1], res[1][1]

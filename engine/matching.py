@@ -1,8 +1,11 @@
 """The matching engine (ME): price-time matching of accepted commands.
 
 The ME never sees a balance. UBSCore has already sequenced, checked and locked
-each command it forwards (place, move) or forwards it unchecked (cancel,
-reduce: only the ME knows whether the order is open). The ME emits order and
+each command it forwards (place, move), and found the order that a cancel,
+reduce or move names (`cmd.ref`, UBSCore's slot for it; the ME keeps a dense
+ref -> slot table, so it needs no order-id index). In the multi-process
+pipeline an order UBSCore still holds may already have left the ME (its
+release is in flight): the ME then rejects with `Order not found`, as ST would. The ME emits order and
 trade events, and settle messages telling UBSCore what to move: trades to
 settle, locks to release when an order leaves the book, locks to shrink when an
 order is reduced. The rules are docs/ENGINE.md's.
@@ -16,10 +19,9 @@ from .jit import kernel
 
 from . import records as R
 from .arith import add_u128, affordable_qty, cost, fee
-from .book import (C_ORD_FREE, C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order, free_order,
-                   ladder_best, rest_order, unlink_order)
+from .book import (C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order,
+                   best_level, free_order, rest_order, unlink_order)
 from .emit import N_OEV, N_SETTLE, N_TEV, emit_order, emit_rejected, emit_settle
-from .hashmap import hm_get
 
 # Output records one fill may need: order events (maker, taker, a maker expired
 # by self-trade prevention), a trade, settle messages (trade, maker release).
@@ -65,12 +67,12 @@ def _match(me, out, slot, seq, kind):
     while t.filled < t.qty and t.stp_expired == 0:
         if not _room(out, FILL_OEV, FILL_TEV, FILL_SETTLE):
             return True
-        best = ladder_best(me, opp)
-        if best < 0:
+        lv = best_level(me, opp)
+        if lv < 0:
             break
+        best = me.levels[lv].price
         if not is_market and ((is_buy and best > t.price) or (not is_buy and best < t.price)):
             break
-        lv = hm_get(me.lvl_map, best, opp)
         m_slot = me.levels[lv].head
         m = orders[m_slot]
         if m.user_id == t.user_id and sym.stp != R.STP_NONE:
@@ -171,7 +173,7 @@ def me_resume(me, out):
 @kernel()
 def me_place(me, out, cmd, seq):
     """An accepted place (cmd.ref = UBSCore's slot). Returns True if it paused."""
-    slot = alloc_order(me)
+    slot = alloc_order(me, cmd.ref)
     o = me.orders[slot]
     o.order_id = cmd.order_id
     o.user_id = cmd.user_id
@@ -186,7 +188,6 @@ def me_place(me, out, cmd, seq):
     o.filled = 0
     o.notional_hi = 0
     o.notional_lo = 0
-    o.ref = cmd.ref
     o.next = -1
     o.prev = -1
     o.level = -1
@@ -200,9 +201,10 @@ def me_place(me, out, cmd, seq):
 
 
 @kernel(inline="always")
-def _find_own(me, cmd):
-    slot = hm_get(me.ord_map, cmd.order_id, 0)
-    if slot >= 0 and me.orders[slot].user_id != cmd.user_id:
+def _find(me, cmd):
+    """The ME's slot of the order UBSCore found for cmd, or -1 if it has left."""
+    slot = me.ref_slot[cmd.ref]
+    if slot >= 0 and me.orders[slot].order_id != cmd.order_id:
         return -1
     return slot
 
@@ -216,7 +218,7 @@ def _cancel_slot(me, out, slot, seq, kind):
 
 @kernel()
 def me_cancel(me, out, cmd, seq):
-    slot = _find_own(me, cmd)
+    slot = _find(me, cmd)
     if slot < 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
     else:
@@ -225,10 +227,7 @@ def me_cancel(me, out, cmd, seq):
 
 @kernel()
 def me_reduce(me, out, cmd, seq):
-    if cmd.qty <= 0:
-        emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
-        return
-    slot = _find_own(me, cmd)
+    slot = _find(me, cmd)
     if slot < 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
         return
@@ -246,7 +245,10 @@ def me_reduce(me, out, cmd, seq):
 @kernel()
 def me_move(me, out, cmd, seq):
     """A move UBSCore accepted (and re-locked for). Returns True if it paused."""
-    slot = hm_get(me.ord_map, cmd.order_id, 0)
+    slot = _find(me, cmd)
+    if slot < 0:
+        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+        return False
     unlink_order(me, slot)
     o = me.orders[slot]
     o.price = cmd.price

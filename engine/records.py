@@ -214,11 +214,12 @@ ORDER_SLOT = _dtype([
     ("stp_expired", "u1"), ("in_use", "u1"), ("reserved", "u1", 1),
 ], 96)
 
-# A price level: FIFO list of order slots at one price of one book.
+# A price level: FIFO list of order slots at one price of one book, and the
+# ladder bucket that holds its price.
 LEVEL = _dtype([
     ("price", "i8"), ("total_qty", "i8"), ("head", "i4"), ("tail", "i4"),
-    ("count", "i4"), ("book", "i4"),
-], 32)
+    ("count", "i4"), ("book", "i4"), ("bucket", "i4"), ("reserved", "u1", 4),
+], 40)
 
 # Per-symbol trading terms, shared by UBSCore and the ME.
 # cost(p, q) = floor(p * q * cost_num / cost_den); one of num/den is 1.

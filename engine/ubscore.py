@@ -204,6 +204,20 @@ def ubs_place(u, out, cmd, seq):
     return ref
 
 
+@kernel()
+def ubs_find(u, out, cmd, seq):
+    """The lock slot (ref) of the open order a cancel/reduce names, or -1 after
+    emitting the rejection (a reduce by <= 0 is `Invalid quantity`)."""
+    if cmd.kind == R.CMD_REDUCE and cmd.qty <= 0:
+        emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
+        return -1
+    ref = hm_get(u.lck_map, cmd.order_id, 0)
+    if ref < 0 or u.locks[ref].user_id != cmd.user_id:
+        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+        return -1
+    return ref
+
+
 @kernel(inline="always")
 def _keep_share(u, k, remaining):
     """What the `keep` policy counts as this order's lock for `remaining`:
