@@ -223,6 +223,26 @@ _ORDERBOOK = _Layout(ORDERBOOK_HEADER.split(","),
 # Golden CSV writers
 # ---------------------------------------------------------------------------
 
+@njit(cache=True)
+def _after_whole_trade(trade_id, user_id, asset, after):
+    """balance_after is the slot after the whole trade (as the Rust engine wrote
+    it): within a run of rows of one trade, each row takes the value of the last
+    row of that run on the same (user, asset). It differs from the row's own
+    value only in a self-trade, where buyer and seller are the same slot."""
+    n = len(after)
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and trade_id[end] == trade_id[start]:
+            end += 1
+        for i in range(start, end):
+            for j in range(end - 1, i, -1):
+                if user_id[j] == user_id[i] and asset[j] == asset[i]:
+                    after[i] = after[j]
+                    break
+        start = end
+
+
 class LedgerWriter:
     """``t2_ledger.csv``: call ``write`` once per batch of balance events, then ``close``.
 
@@ -244,7 +264,8 @@ class LedgerWriter:
         """Append the ledger rows of these events; return how many rows were written.
 
         The events of one trade must not be split across calls (the core flushes
-        between commands, never inside a trade's settlement).
+        between commands, never inside a trade's settlement). The engine emits
+        per trade: buyer spend, buyer credit, seller spend, seller credit.
         """
         e = balance_events
         keep = (e["trade_id"] > 0) & ((e["op"] == R.OP_SPEND) | (e["op"] == R.OP_CREDIT))
@@ -253,19 +274,8 @@ class LedgerWriter:
         n = len(e)
         if n == 0:
             return 0
-        if n % 4:
-            raise ValueError(f"ledger rows come four per trade, got {n}")
         after = e["avail"] + e["frozen"]
-        # balance_after is the slot after the whole trade (as the Rust engine
-        # wrote it): in a self-trade the buyer's quote row shows the slot after
-        # the seller's quote credit, and the buyer's base row after the seller's
-        # base debit.
-        g = after.reshape(-1, 4)
-        u = e["user_id"].reshape(-1, 4)
-        self_trade = u[:, 0] == u[:, 3]
-        g[self_trade, 0] = g[self_trade, 3]
-        self_trade = u[:, 1] == u[:, 2]
-        g[self_trade, 1] = g[self_trade, 2]
+        _after_whole_trade(e["trade_id"], e["user_id"], e["asset"], after)
         cols = [e["trade_id"], e["user_id"], e["asset"], e["op"], e["amount"], after]
         written = 0
         for start in range(0, n, _CHUNK):

@@ -68,7 +68,10 @@ def _summary(core: Core, ds, sink: _Sink) -> dict:
         n = int(np.count_nonzero(kinds == kind))
         if n:
             items[R.CMD_NAMES[kind] + "s"] = n
+    traded = set(np.unique(ds.commands["symbol"][kinds == R.CMD_PLACE]).tolist())
     for s in ds.symbols[1:]:
+        if s.id not in traded:
+            continue
         bid, ask, n_bid, n_ask = core.best(s.id)
         items.update({f"{s.name}.best_bid": bid, f"{s.name}.best_ask": ask,
                       f"{s.name}.bid_levels": n_bid, f"{s.name}.ask_levels": n_ask})
