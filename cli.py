@@ -25,14 +25,9 @@ def _add_tool(sub, name, module, help):
 
 
 def _add_bench(sub):
-    b = sub.add_parser("bench", help="benchmarks")
+    b = sub.add_parser("bench", help="benchmarks (figures measured in one run)")
     bsub = b.add_subparsers(dest="what", required=True)
-    e = bsub.add_parser("engine", help="numba core vs the reference implementation")
-    e.add_argument("--input", required=True, help="dataset directory")
-    e.add_argument("--dust", choices=["release", "keep"], default="release")
-    e.add_argument("--ref-limit", type=int, default=200_000,
-                   help="commands the reference runs (its rate is measured on this prefix)")
-    e.set_defaults(func=lambda a: __import__("xinfinity.tools.bench_engine", fromlist=["main"]).main(a))
+    _add_tool(bsub, "engine", "bench_engine", "numba core vs the reference implementation")
 
 
 def _add_run(sub):
