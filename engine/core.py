@@ -19,6 +19,8 @@ from .jit import kernel
 from ..config import Asset, Capacity, Symbol
 from . import records as R
 from .book import C_PENDING, book_levels, new_me_state
+from .bits import prefetch
+from .hashmap import hm_get, hm_home
 from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, new_out
 from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
 from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
@@ -29,6 +31,12 @@ from .ubscore import (U_SEQ, new_ubs_state, ubs_deposit, ubs_find, ubs_move, ubs
 # events is bounded by the ME's pause checks; balance events come from settle
 # messages (at most 7 per trade) that the kernel applies right after the ME.
 _OEV_ROOM = 8
+# Software pipeline over the batch: the order-id hash row of the command
+# _FAR ahead is fetched; by the time the command _NEAR ahead comes up for its
+# second stage that row is in cache, so its lookup is cheap, and the order
+# records it points to (UBSCore's lock, the ME's slot) are fetched next.
+_FAR = 16
+_NEAR = 6
 _TEV_ROOM = 2
 
 
@@ -38,6 +46,21 @@ def _drain(u, out):
     if n > 0:
         ubs_settle(u, out, out.settle, n)
         out.n[N_SETTLE] = 0
+
+
+@kernel(inline="always")
+def _prefetch_ahead(u, me, cmds, i, stop):
+    if i + _FAR < stop:
+        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
+    if i + _NEAR < stop:
+        c = cmds[i + _NEAR]
+        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
+            ref = hm_get(u.lck_map, c.order_id, 0)
+            if ref >= 0:
+                prefetch(u.locks, ref)
+                slot = me.ref_slot[ref]
+                if slot >= 0:
+                    prefetch(me.orders, slot)
 
 
 @kernel()
@@ -51,6 +74,7 @@ def st_kernel(u, me, out, cmds, start, stop):
     _drain(u, out)
     i = start
     while i < stop:
+        _prefetch_ahead(u, me, cmds, i, stop)
         if (out.n[N_OEV] + _OEV_ROOM > len(out.oev) or out.n[N_TEV] + _TEV_ROOM > len(out.tev)
                 or out.n[N_BEV] + bev_room > len(out.bev)):
             return i

@@ -40,6 +40,12 @@ def _home(k, k2, mask):
     return np.int64(h & np.uint64(mask))
 
 
+@kernel(inline="always")
+def hm_home(t, k, k2):
+    """Row where the probe for (k, k2) starts (to prefetch it ahead of use)."""
+    return _home(k, k2, len(t) - 1)
+
+
 @kernel()
 def hm_get(t, k, k2):
     """Value stored for (k, k2), or -1."""

@@ -18,6 +18,7 @@ any buffer having to hold them all.
 from .jit import kernel
 
 from . import records as R
+from .bits import prefetch
 from .arith import add_u128, affordable_qty, cost, fee
 from .book import (C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order,
                    best_level, free_order, rest_order, unlink_order)
@@ -75,6 +76,8 @@ def _match(me, out, slot, seq, kind):
             break
         m_slot = me.levels[lv].head
         m = orders[m_slot]
+        if m.next >= 0:
+            prefetch(orders, m.next)        # the maker after this one, if this one fills
         if m.user_id == t.user_id and sym.stp != R.STP_NONE:
             if sym.stp == R.STP_EXPIRE_TAKER:
                 t.stp_expired = 1
