@@ -46,7 +46,12 @@ def main(argv=None) -> int:
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     args = ap.parse_args(argv)
-    return int(args.func(args) or 0)
+    from xinfinity.tools.dataset import DatasetError
+    try:
+        return int(args.func(args) or 0)
+    except DatasetError as e:
+        print(f"xinf: bad input: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
