@@ -95,7 +95,7 @@ def _find_bucket(me, book, skey):
     return lo
 
 
-@kernel()
+@kernel(inline="always")
 def best_level(me, book):
     """Level id of the book's best price, or -1 if the book is empty."""
     n = me.bk_n[book]
@@ -112,7 +112,7 @@ def best_level(me, book):
     return me.bucket_levels[b, (w << 6) | bit]
 
 
-@kernel()
+@kernel(inline="always")
 def _bucket_of(me, book, price):
     """Bucket id holding price in the book, or -1."""
     skey = _skey(book, price)
@@ -122,7 +122,7 @@ def _bucket_of(me, book, price):
     return -1
 
 
-@kernel()
+@kernel(inline="always")
 def ladder_add(me, book, price):
     """Mark price as non-empty in the book; returns its bucket, -1 if none is left."""
     skey = _skey(book, price)
@@ -149,7 +149,7 @@ def ladder_add(me, book, price):
     return b
 
 
-@kernel()
+@kernel(inline="always")
 def ladder_remove(me, book, price, b):
     """Mark price (in bucket b) as empty; drop the bucket when it empties."""
     idx = price & (BUCKET_TICKS - 1)
@@ -195,7 +195,7 @@ def free_order(me, slot):
 
 # -- levels ------------------------------------------------------------------
 
-@kernel()
+@kernel(inline="always")
 def rest_order(me, slot):
     """Append the order at the tail of its price level; False if no bucket is left."""
     o = me.orders[slot]
@@ -234,7 +234,7 @@ def rest_order(me, slot):
     return True
 
 
-@kernel()
+@kernel(inline="always")
 def unlink_order(me, slot):
     """Take a resting order out of its level (and the level out of the ladder if
     it empties). The slot itself stays allocated."""

@@ -37,13 +37,18 @@ _OEV_ROOM = 8
 # records it points to (UBSCore's lock, the ME's slot) are fetched next.
 _FAR = 16
 _NEAR = 6
+_NEXT = 2      # third stage: the order's neighbours in its level, and the level
 _TEV_ROOM = 2
 
 
-@kernel()
+@kernel(inline="always")
 def _drain(u, out):
     n = out.n[N_SETTLE]
     if n > 0:
+        for i in range(n):           # fetch every lock record first, then apply
+            prefetch(u.locks, out.settle[i].buyer_ref)
+            if out.settle[i].seller_ref >= 0:
+                prefetch(u.locks, out.settle[i].seller_ref)
         ubs_settle(u, out, out.settle, n)
         out.n[N_SETTLE] = 0
 
@@ -61,6 +66,20 @@ def _prefetch_ahead(u, me, cmds, i, stop):
                 slot = me.ref_slot[ref]
                 if slot >= 0:
                     prefetch(me.orders, slot)
+    if i + _NEXT < stop:
+        c = cmds[i + _NEXT]
+        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
+            ref = hm_get(u.lck_map, c.order_id, 0)
+            if ref >= 0:
+                slot = me.ref_slot[ref]
+                if slot >= 0:
+                    o = me.orders[slot]
+                    if o.prev >= 0:
+                        prefetch(me.orders, o.prev)
+                    if o.next >= 0:
+                        prefetch(me.orders, o.next)
+                    if o.level >= 0:
+                        prefetch(me.levels, o.level)
 
 
 @kernel()

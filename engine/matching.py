@@ -56,7 +56,7 @@ def _release(me, out, slot, seq):
     free_order(me, slot)
 
 
-@kernel()
+@kernel(inline="always")
 def _match(me, out, slot, seq, kind):
     """Match taker `slot` against the opposite book. Returns True if it paused."""
     orders = me.orders
@@ -142,7 +142,7 @@ def _match(me, out, slot, seq, kind):
     return False
 
 
-@kernel()
+@kernel(inline="always")
 def _match_and_finish(me, out, slot, seq, kind):
     """Match, then rest or end the taker. Returns True if it paused."""
     if _match(me, out, slot, seq, kind) or not _room(out, FINISH_OEV, 0, FINISH_SETTLE):
@@ -173,7 +173,7 @@ def me_resume(me, out):
     return _match_and_finish(me, out, slot, me.ctr[C_PENDING_SEQ], me.ctr[C_PENDING_KIND])
 
 
-@kernel()
+@kernel(inline="always")
 def me_place(me, out, cmd, seq):
     """An accepted place (cmd.ref = UBSCore's slot). Returns True if it paused."""
     slot = alloc_order(me, cmd.ref)
@@ -212,14 +212,14 @@ def _find(me, cmd):
     return slot
 
 
-@kernel()
+@kernel(inline="always")
 def _cancel_slot(me, out, slot, seq, kind):
     emit_order(out, me.orders[slot], seq, kind, R.ST_CANCELLED, R.R_NONE, 0, 0, 0)
     unlink_order(me, slot)
     _release(me, out, slot, seq)
 
 
-@kernel()
+@kernel(inline="always")
 def me_cancel(me, out, cmd, seq):
     slot = _find(me, cmd)
     if slot < 0:

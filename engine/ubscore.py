@@ -51,7 +51,7 @@ def new_ubs_state(syms, assets_ok, max_users, max_orders, dust) -> UbsState:
     )
 
 
-@kernel()
+@kernel(inline="always")
 def user_slot(u, user_id, create):
     """Slot of user_id; with create, a new slot if absent (-2 when full)."""
     s = hm_get(u.usr_map, user_id, 0)
@@ -143,7 +143,7 @@ def ubs_withdraw(u, out, cmd, seq):
         _op(u, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
 
 
-@kernel()
+@kernel(inline="always")
 def ubs_place(u, out, cmd, seq):
     """Check and lock a place. Returns UBSCore's lock slot (the order's `ref`),
     or -1 after emitting the rejection."""
@@ -204,7 +204,7 @@ def ubs_place(u, out, cmd, seq):
     return ref
 
 
-@kernel()
+@kernel(inline="always")
 def ubs_find(u, out, cmd, seq):
     """The lock slot (ref) of the open order a cancel/reduce names, or -1 after
     emitting the rejection (a reduce by <= 0 is `Invalid quantity`)."""
@@ -262,7 +262,7 @@ def ubs_move(u, out, cmd, seq):
     return ref
 
 
-@kernel()
+@kernel(inline="always")
 def _settle_trade(u, out, s):
     sym = u.syms[s.symbol]
     b = u.locks[s.buyer_ref]
@@ -289,7 +289,7 @@ def _settle_trade(u, out, s):
             b.lock -= r
 
 
-@kernel()
+@kernel(inline="always")
 def _settle_release(u, out, s):
     ref = s.buyer_ref
     k = u.locks[ref]
@@ -322,7 +322,7 @@ def _settle_reduce(u, out, s):
         _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
 
 
-@kernel()
+@kernel(inline="always")
 def ubs_settle(u, out, settle, n):
     """Apply settle messages settle[0:n] in order."""
     for i in range(n):
