@@ -12,6 +12,8 @@ def _add_pipeline(sub):
     st.add_argument("--input", required=True, help="dataset directory")
     st.add_argument("--out", required=True, help="output directory")
     st.add_argument("--dust", choices=["release", "keep"], default="release")
+    st.add_argument("--check-invariants", action="store_true",
+                    help="debug: assert conservation, locks and an uncrossed book after every batch")
     st.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["main"]).main(a))
 
 
@@ -34,6 +36,7 @@ def _add_run(sub):
     r = sub.add_parser("run", help="run the exchange with embedded defaults")
     r.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
     r.add_argument("--out", default="out/run")
+    r.add_argument("--check-invariants", action="store_true", help=argparse.SUPPRESS)
     r.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["run"]).run(a))
 
 

@@ -273,6 +273,32 @@ class Core:
     def counters(self) -> dict:
         return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}
 
+    def check_invariants(self) -> None:
+        """TRADING_RULES section 7 on the whole state (the run-time debug flag):
+        conservation per asset, nothing negative, frozen == open locks under
+        `release` (>= under `keep`), no book crossed. Raises AssertionError."""
+        u = self.u
+        n_users = int(u.ctr[1])
+        bal = u.bal[:n_users]
+        total = bal["avail"].sum(axis=0, dtype=np.int64) + bal["frozen"].sum(axis=0, dtype=np.int64)
+        bad = np.flatnonzero(total != u.asset_total)
+        assert bad.size == 0, f"conservation broken for asset {bad[0]}: {total[bad[0]]} != {u.asset_total[bad[0]]}"
+        for field in ("avail", "frozen"):
+            neg = np.argwhere(bal[field] < 0)
+            assert neg.size == 0, f"negative {field} at user slot/asset {neg[0].tolist()}"
+        live = u.locks[u.locks["in_use"] == 1]
+        locked = np.zeros(bal.shape, np.int64)
+        np.add.at(locked, (live["user_slot"], live["lock_asset"]), live["lock"])
+        if u.ctr[3] == R.DUST_RELEASE:
+            diff = np.argwhere(bal["frozen"] != locked)
+            assert diff.size == 0, f"frozen != open locks at user slot/asset {diff[0].tolist()}"
+        else:
+            diff = np.argwhere(bal["frozen"] < locked)
+            assert diff.size == 0, f"frozen < open locks at user slot/asset {diff[0].tolist()}"
+        for s in self.symbols:
+            bid, ask, n_bid, n_ask = self.best(s.id)
+            assert not (n_bid and n_ask and bid >= ask), f"{s.name} crossed: bid {bid} >= ask {ask}"
+
     def best(self, symbol: int) -> tuple[int, int, int, int]:
         """(best_bid, best_ask, bid_levels, ask_levels) of a symbol; 0 when empty."""
         res = []

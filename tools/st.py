@@ -78,8 +78,11 @@ def _summary(core: Core, ds, sink: _Sink) -> dict:
     return items
 
 
-def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536) -> dict:
-    """Run the ST pipeline; returns the perf figures (also written to perf.txt)."""
+def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
+           check_invariants: bool = False) -> dict:
+    """Run the ST pipeline; returns the perf figures (also written to perf.txt).
+    check_invariants: assert TRADING_RULES section 7 after every batch (debug;
+    its time is excluded from core_s)."""
     t_start = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,9 +95,14 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536) -> dic
     t0 = time.perf_counter()
     sink_before = sink.seconds
     cmds = ds.commands
+    check_s = 0.0
     for i in range(0, len(cmds), batch):
         core.run(cmds[i:i + batch], sink)
-    core_s = time.perf_counter() - t0 - (sink.seconds - sink_before)
+        if check_invariants:
+            t_check = time.perf_counter()
+            core.check_invariants()
+            check_s += time.perf_counter() - t_check
+    core_s = time.perf_counter() - t0 - (sink.seconds - sink_before) - check_s
 
     t_write = time.perf_counter()
     sink.close()
@@ -111,7 +119,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536) -> dic
 
 
 def main(args) -> int:
-    perf = run_st(args.input, args.out, args.dust)
+    perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants)
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

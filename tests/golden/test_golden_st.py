@@ -7,6 +7,8 @@ locks of the open orders instead).
 """
 import pathlib
 
+import numpy as np
+
 import pytest
 
 from tests.invariants import Flows, check_invariants
@@ -67,3 +69,31 @@ def test_keep_policy_leaves_the_rust_engines_dust_frozen():
     assert beyond_need[R.DUST_KEEP] == 24129
     assert beyond_locks[R.DUST_RELEASE] == 0
     assert beyond_need[R.DUST_RELEASE] < beyond_need[R.DUST_KEEP]
+
+
+@pytest.mark.parametrize("dust", ["keep", "release"])
+def test_run_time_invariant_check_passes_on_a_generated_set_with_every_command_kind(dust, tmp_path):
+    """The debug flag checks TRADING_RULES section 7 after every batch; small
+    batches so it runs often (gen-200k-mix: fees, 2 symbols, IOC, market, move, reduce)."""
+    import argparse
+    from xinfinity.tools import gen_fixture
+    data = tmp_path / "data"
+    parser = argparse.ArgumentParser()
+    gen_fixture.add_arguments(parser)
+    gen_fixture.main(parser.parse_args(
+        f"--orders 20000 --cancel-ratio 0.15 --users 50 --seed 11 --out {data} --ioc-ratio 0.1 "
+        "--market-ratio 0.05 --move-ratio 0.05 --reduce-ratio 0.05 --symbols 2 --balance low "
+        "--fees --quiet".split()))
+    run_st(data, tmp_path / "out", dust, batch=997, check_invariants=True)
+
+
+def test_invariant_check_detects_a_broken_lock():
+    ds = load_dataset(ROOT / "fixtures" / "zxi-cancel-1294")
+    core = Core(ds.assets, ds.symbols, R.DUST_RELEASE)
+    core.apply(ds.deposits)
+    core.apply(ds.commands.copy())
+    core.check_invariants()
+    live = np.flatnonzero(core.u.locks["in_use"] == 1)
+    core.u.locks["lock"][live[0]] += 1
+    with pytest.raises(AssertionError, match="frozen != open locks"):
+        core.check_invariants()
