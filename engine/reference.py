@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+
 import numpy as np
 
 from xinfinity.config import Asset, Capacity, Symbol
@@ -149,8 +150,9 @@ class Reference:
             raise ValueError("duplicate asset id")
         self.markets: dict[int, Market] = {}
         for s in symbols:
-            # A symbol that cannot trade is a configuration error, refused here
-            # rather than modelled as an "inactive" symbol.
+            # Reading: a symbol that cannot trade (unknown asset, bad fee terms) is
+            # a configuration error, refused here rather than modelled as an
+            # "inactive" symbol; every configured symbol is active.
             if s.id in self.markets or not 0 <= s.id <= U16_MAX:
                 raise ValueError(f"symbol {s.name}: bad or duplicate id {s.id}")
             if s.base_asset_id not in self.assets or s.quote_asset_id not in self.assets:
@@ -162,8 +164,9 @@ class Reference:
             if s.fee_user_id < 0 and (s.maker_fee_ppm or s.taker_fee_ppm):
                 raise ValueError(f"symbol {s.name}: fee rates without a fee account")
             self.markets[s.id] = Market(s, self.assets)
-        # Fee accounts exist from the start (they are known users and take user
-        # slots), but their balance slots appear with their first balance event.
+        # Reading: fee accounts exist from the start as known users and take
+        # user slots (max_users counts them); their balance slots appear with
+        # their first balance event, like everyone's.
         self.users: set[int] = {s.fee_user_id for s in symbols if s.fee_user_id >= 0}
         if len(self.users) > capacity.max_users:
             raise ValueError("more fee accounts than max_users")
@@ -352,7 +355,12 @@ class Reference:
             del prices[bisect.bisect_left(prices, o.price)]
 
     def _leave(self, seq: int, o: Order):
-        """The order leaves the book for good: release what is still locked for it."""
+        """The order leaves the book for good: release what is still locked for it.
+
+        Reading: the release's balance event carries trade_id 0, also when the
+        order leaves because a trade filled it (the release is not part of the
+        trade's settlement; the refund is, and carries the trade's id).
+        """
         self.orders.pop(o.order_id, None)
         m = self.markets[o.symbol]
         if self.dust == R.DUST_KEEP and o.is_limit_buy:
@@ -404,8 +412,9 @@ class Reference:
         if c["order_id"] in self.orders:
             return self._reject(seq, c, R.R_DUPLICATE_ORDER_ID)
         if len(self.orders) >= self.capacity.max_orders:
-            # The taker being matched needs a slot too, so the check is against
-            # the open orders before it.
+            # Reading: the taker being matched needs a slot too (Capacity's
+            # comment), so a place is refused when the open orders already fill
+            # max_orders, even if it would fill at once. A move needs no new slot.
             return self._reject(seq, c, R.R_ORDER_CAPACITY)
         lock_asset = m.quote if side == R.SIDE_BUY else m.base
         if self._slot(user, lock_asset)[0] < lock:
@@ -417,8 +426,11 @@ class Reference:
             # command's qty (0) as given.
             qty = QTY_UNLIMITED
 
-        # Reading: a market order keeps the command's price field as given in its
-        # events; matching and refunds ignore it.
+        # Reading: a market order has no limit price: its price is 0 in all its
+        # events, whatever the command carried (its tif is kept as given; a
+        # market order expires whatever its tif).
+        if type_ == R.TYPE_MARKET:
+            price = 0
         t = Order(c["order_id"], user, sym, side, type_, tif, price, qty, lock)
         self._change(seq, 0, user, lock_asset, R.OP_LOCK, lock)    # even if 0
         self._event(seq, R.CMD_PLACE, t, R.ST_ACCEPTED)

@@ -122,8 +122,8 @@ def render_ledger(ev) -> bytes:
     # spend, seller credit inside each trade; assert it rather than sort.
     assert np.all(np.diff(sel["trade_id"]) >= 0)
     assert len(sel) == 4 * len(ev.trades)
-    rows = [(int(r["trade_id"]), int(r["user_id"]), int(r["asset"]), int(r["op"]),
-             int(r["amount"]), int(r["avail"]) + int(r["frozen"])) for r in sel]
+    rows = list(zip(*(sel[f].tolist() for f in ("trade_id", "user_id", "asset", "op", "amount")),
+                    (sel["avail"] + sel["frozen"]).tolist()))
     after_trade = {(t, u, a): total for t, u, a, _, _, total in rows}   # the last one wins
     lines = ["trade_id,user_id,asset_id,op,delta,balance_after"]
     for t, u, a, op, amount, _ in rows:

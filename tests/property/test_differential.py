@@ -92,11 +92,17 @@ def _resolve(draws, users: list[int], symbol_ids: list[int]) -> list[dict]:
             if kind in ("limit", "ioc"):
                 cmd = C.place(order_id, user, side, _pick(value, PRICES), _pick(qty, QTYS),
                               symbol, tif="gtc" if kind == "limit" else "ioc")
-            elif kind == "market_buy":
-                cmd = C.market_buy(order_id, user, _pick(value, BUDGETS),
-                                   _pick(qty, MARKET_BUY_QTYS), symbol)
             else:
-                cmd = C.market_sell(order_id, user, _pick(qty, QTYS), symbol)
+                # A market order's price and tif are ignored by the rules but still
+                # travel in its events: vary them (from bits no other use of
+                # `where`/`sell` needs here).
+                price, tif = (0, 0, 10, -1)[where // 5], "gtc" if sell else "ioc"
+                if kind == "market_buy":
+                    cmd = C.place(order_id, user, "buy", price, _pick(qty, MARKET_BUY_QTYS),
+                                  symbol, "market", tif, budget=_pick(value, BUDGETS))
+                else:
+                    cmd = C.place(order_id, user, "sell", price, _pick(qty, QTYS), symbol,
+                                  "market", tif)
             placed.append((order_id, user))
         elif kind in ("cancel", "reduce", "move"):
             # mostly one of the last 4 places, by its user; else any id, any user
@@ -138,9 +144,14 @@ def scenarios(draw):
     n_users = draw(st.integers(3, 6))
     users = list(range(1, n_users + 1))
     tight = draw(st.integers(0, 9))             # 1 in 10: small user or order capacity
+    # Small tables otherwise too: the numba Core allocates its tables per
+    # instance, and the defaults (2^16 users, 4096 price buckets) cost it ~100 ms
+    # per example. 64 buckets are ample for the prices drawn here (the reference
+    # does not model bucket capacity).
     capacity = Capacity(
-        max_users=(n_fee + n_users - 1) if tight == 9 else 1 << 16,
-        max_orders=(2, 4)[draw(st.booleans())] if tight == 8 else 1 << 10)
+        max_users=(n_fee + n_users - 1) if tight == 9 else 256,
+        max_orders=(2, 4)[draw(st.booleans())] if tight == 8 else 1 << 10,
+        max_buckets=64)
     # Opening deposits, so most places pass the balance check (some do not).
     opening = [C.deposit(u, a, _pick(draw(st.integers(0, 9)), OPENING, rare_from=7))
                for u in users for a in ASSET_IDS]

@@ -363,6 +363,17 @@ def test_market_buy_with_a_qty_stops_at_its_qty_and_releases_the_budget_left():
     assert B(ev)[-1] == (1, USDT, "unlock", 80)
 
 
+def test_market_order_has_price_zero_in_its_events_whatever_the_command_says():
+    ref = make()
+    run(ref, limit(1, 2, "buy", 10, 1))
+    ev = run(ref, place(2, 1, "sell", 77, 2, order_type="market", tif="gtc"))
+    assert O(ev) == [(2, "accepted", ""), (1, "filled", ""), (2, "partially_filled", ""),
+                     (2, "expired", "")]            # a market order expires even if GTC
+    assert [int(o["price"]) for o in ev.orders if o["order_id"] == 2] == [0, 0, 0]
+    assert [int(o["tif"]) for o in ev.orders if o["order_id"] == 2] == [R.TIF_GTC] * 3
+    assert T(ev) == [(10, 1, 10, 1, 2, 0, 0)]
+
+
 def test_market_sell_sweeps_any_price_and_expires_the_rest():
     ref = make()
     run(ref, limit(1, 2, "buy", 10, 1), limit(2, 3, "buy", 5, 1))
