@@ -1,4 +1,8 @@
-"""The reference implementation, scenario by scenario (docs/ENGINE.md).
+"""The core's rules, scenario by scenario (docs/ENGINE.md), on both implementations.
+
+Every test runs twice: on the plain-Python Reference and on the numba Core
+(the autouse `engine` fixture picks the class `make` builds), so each
+hand-derived expectation holds for both.
 
 Every expected event below is derived by hand from the rules, with the
 arithmetic written out in comments. Two symbols:
@@ -36,9 +40,30 @@ def symbols(stp="none", maker_ppm=0, taker_ppm=0, fee_user=-1):
                    price_decimals=2, price_display_decimals=2)]
 
 
+# Small enough that building a numba Core per test is cheap (its arrays are
+# preallocated and touched at start); a test that sets a limit keeps its own.
+SMALL = Capacity(max_users=256, max_orders=1024, max_buckets=64)
+IMPL = {"cls": Reference}
+
+
+@pytest.fixture(autouse=True, params=["reference", "numba"])
+def engine(request):
+    """Run the test on the Reference, then on the numba Core."""
+    if request.param == "numba":
+        from xinfinity.engine.core import Core
+        IMPL["cls"] = Core
+    yield request.param
+    IMPL["cls"] = Reference
+
+
+def _small(capacity):
+    return Capacity(**{f: getattr(capacity, f) if getattr(capacity, f) != getattr(Capacity(), f)
+                       else getattr(SMALL, f) for f in Capacity.__struct_fields__})
+
+
 def make(dust=R.DUST_RELEASE, capacity=Capacity(), fund=1000, users=(1, 2, 3), **terms):
-    """A Reference where each of `users` has deposited `fund` of every asset."""
-    ref = Reference(ASSETS, symbols(**terms), dust=dust, capacity=capacity)
+    """An engine where each of `users` has deposited `fund` of every asset."""
+    ref = IMPL["cls"](ASSETS, symbols(**terms), dust=dust, capacity=_small(capacity))
     if fund is not None:
         ref.apply(batch([deposit(u, a, fund) for u in users for a in (BTC, USDT, ETH)]))
     return ref
@@ -683,7 +708,7 @@ def test_move_rejections():
 @pytest.mark.parametrize("dust", [R.DUST_RELEASE, R.DUST_KEEP], ids=["release", "keep"])
 def test_invariants_hold_through_a_mixed_scenario(dust):
     syms = symbols(stp="expire_maker", maker_ppm=500, taker_ppm=1500, fee_user=FEES)
-    ref = Reference(ASSETS, syms, dust=dust)
+    ref = IMPL["cls"](ASSETS, syms, dust=dust, capacity=SMALL)
     flows = Flows()
     script = [deposit(u, a, 10_000) for u in (1, 2, 3) for a in (BTC, USDT, ETH)] + [
         limit(1, 1, "buy", 15, 7, symbol=ETH_USDT), limit(2, 2, "sell", 13, 3, symbol=ETH_USDT),
