@@ -30,6 +30,7 @@ from .jit import kernel
 
 from . import records as R
 from .bits import clz64, ctz64
+from .freelist import pop, push
 
 BUCKET_SHIFT = 12
 BUCKET_TICKS = 1 << BUCKET_SHIFT
@@ -131,11 +132,9 @@ def ladder_add(me, book, price):
     if pos < n and me.bk_skeys[book, pos] == skey:
         b = me.bk_ids[book, pos]
     else:
-        top = me.ctr[C_BKT_FREE]
-        if top == 0:
+        if me.ctr[C_BKT_FREE] == 0:
             return -1
-        b = me.bkt_free[top - 1]
-        me.ctr[C_BKT_FREE] = top - 1
+        b = pop(me.bkt_free, me.ctr, C_BKT_FREE)
         for i in range(n, pos, -1):
             me.bk_skeys[book, i] = me.bk_skeys[book, i - 1]
             me.bk_ids[book, i] = me.bk_ids[book, i - 1]
@@ -165,9 +164,7 @@ def ladder_remove(me, book, price, b):
                 me.bk_skeys[book, i] = me.bk_skeys[book, i + 1]
                 me.bk_ids[book, i] = me.bk_ids[book, i + 1]
             me.bk_n[book] = n - 1
-            top = me.ctr[C_BKT_FREE]
-            me.bkt_free[top] = b
-            me.ctr[C_BKT_FREE] = top + 1
+            push(me.bkt_free, me.ctr, C_BKT_FREE, b)
 
 
 # -- order slots -------------------------------------------------------------
@@ -175,9 +172,7 @@ def ladder_remove(me, book, price, b):
 @kernel(inline="always")
 def alloc_order(me, ref):
     """A slot for the order UBSCore knows as `ref`."""
-    top = me.ctr[C_ORD_FREE]
-    slot = me.ord_free[top - 1]
-    me.ctr[C_ORD_FREE] = top - 1
+    slot = pop(me.ord_free, me.ctr, C_ORD_FREE)
     me.orders[slot].in_use = 1
     me.orders[slot].ref = ref
     me.ref_slot[ref] = slot
@@ -188,9 +183,7 @@ def alloc_order(me, ref):
 def free_order(me, slot):
     me.orders[slot].in_use = 0
     me.ref_slot[me.orders[slot].ref] = -1
-    top = me.ctr[C_ORD_FREE]
-    me.ord_free[top] = slot
-    me.ctr[C_ORD_FREE] = top + 1
+    push(me.ord_free, me.ctr, C_ORD_FREE, slot)
 
 
 # -- levels ------------------------------------------------------------------
@@ -207,9 +200,7 @@ def rest_order(me, slot):
         b = ladder_add(me, book, o.price)
         if b < 0:
             return False
-        top = me.ctr[C_LVL_FREE]
-        lv = me.lvl_free[top - 1]
-        me.ctr[C_LVL_FREE] = top - 1
+        lv = pop(me.lvl_free, me.ctr, C_LVL_FREE)
         L = me.levels[lv]
         L.price = o.price
         L.total_qty = 0
@@ -255,9 +246,7 @@ def unlink_order(me, slot):
     o.level = -1
     if L.count == 0:
         ladder_remove(me, L.book, L.price, L.bucket)
-        top = me.ctr[C_LVL_FREE]
-        me.lvl_free[top] = lv
-        me.ctr[C_LVL_FREE] = top + 1
+        push(me.lvl_free, me.ctr, C_LVL_FREE, lv)
 
 
 @kernel()

@@ -89,6 +89,26 @@ def emit_balance(out, seq, trade_id, user_id, asset, op, reason, amount, b):
 
 
 @kernel(inline="always")
+def emit_trade(out, trade_id, seq, price, qty, quote_qty, b, s, b_fee, s_fee, symbol, taker_side):
+    """Trade event between buyer slot `b` and seller slot `s` (ME order slots)."""
+    e = out.tev[out.n[N_TEV]]
+    out.n[N_TEV] += 1
+    e.trade_id = trade_id
+    e.seq = seq
+    e.price = price
+    e.qty = qty
+    e.quote_qty = quote_qty
+    e.buyer_order_id = b.order_id
+    e.seller_order_id = s.order_id
+    e.buyer_user_id = b.user_id
+    e.seller_user_id = s.user_id
+    e.buyer_fee = b_fee
+    e.seller_fee = s_fee
+    e.symbol = symbol
+    e.taker_side = taker_side
+
+
+@kernel(inline="always")
 def emit_settle(out, kind, seq, trade_id, price, qty, quote_qty, buyer_fee, seller_fee,
                 buyer_ref, seller_ref, taker_side, symbol):
     s = out.settle[out.n[N_SETTLE]]

@@ -22,7 +22,7 @@ from .bits import prefetch
 from .arith import add_u128, affordable_qty, cost, fee
 from .book import (C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order,
                    best_level, free_order, rest_order, unlink_order)
-from .emit import N_OEV, N_SETTLE, N_TEV, emit_order, emit_rejected, emit_settle
+from .emit import N_OEV, N_SETTLE, N_TEV, emit_order, emit_rejected, emit_settle, emit_trade
 
 # Output records one fill may need: order events (maker, taker, a maker expired
 # by self-trade prevention), a trade, settle messages (trade, maker release).
@@ -105,21 +105,7 @@ def _match(me, out, slot, seq, kind):
             b, s = m, t
             b_fee = fee(q, sym.maker_fee_ppm)
             s_fee = fee(c, sym.taker_fee_ppm)
-        e = out.tev[out.n[N_TEV]]
-        out.n[N_TEV] += 1
-        e.trade_id = trade_id
-        e.seq = seq
-        e.price = best
-        e.qty = q
-        e.quote_qty = c
-        e.buyer_order_id = b.order_id
-        e.seller_order_id = s.order_id
-        e.buyer_user_id = b.user_id
-        e.seller_user_id = s.user_id
-        e.buyer_fee = b_fee
-        e.seller_fee = s_fee
-        e.symbol = t.symbol
-        e.taker_side = t.side
+        emit_trade(out, trade_id, seq, best, q, c, b, s, b_fee, s_fee, t.symbol, t.side)
         emit_settle(out, R.SETTLE_TRADE, seq, trade_id, best, q, c, b_fee, s_fee,
                     b.ref, s.ref, t.side, t.symbol)
         m.filled += q

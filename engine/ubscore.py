@@ -21,6 +21,7 @@ from .jit import kernel
 from . import records as R
 from .arith import I64_MAX, cost
 from .emit import N_BEV, emit_balance, emit_rejected
+from .freelist import pop, push
 from .hashmap import hm_del, hm_get, hm_put, new_map
 
 # u.ctr slots
@@ -178,16 +179,14 @@ def ubs_place(u, out, cmd, seq):
     if hm_get(u.lck_map, cmd.order_id, 0) >= 0:
         emit_rejected(out, cmd, seq, R.R_DUPLICATE_ORDER_ID)
         return -1
-    top = u.ctr[U_LOCK_FREE]
-    if top == 0:
+    if u.ctr[U_LOCK_FREE] == 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_CAPACITY)
         return -1
     if u.bal[us, asset].avail < lock:
         emit_rejected(out, cmd, seq, R.R_INSUFFICIENT_BALANCE)
         return -1
     _op(u, out, seq, 0, us, asset, R.OP_LOCK, lock, -lock, lock)
-    ref = u.lck_free[top - 1]
-    u.ctr[U_LOCK_FREE] = top - 1
+    ref = pop(u.lck_free, u.ctr, U_LOCK_FREE)
     k = u.locks[ref]
     k.order_id = cmd.order_id
     k.user_id = cmd.user_id
@@ -211,6 +210,12 @@ def ubs_find(u, out, cmd, seq):
     if cmd.kind == R.CMD_REDUCE and cmd.qty <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
         return -1
+    return _own_order(u, out, cmd, seq)
+
+
+@kernel(inline="always")
+def _own_order(u, out, cmd, seq):
+    """Ref of cmd's order if it is open and the user's, else -1 after `Order not found`."""
     ref = hm_get(u.lck_map, cmd.order_id, 0)
     if ref < 0 or u.locks[ref].user_id != cmd.user_id:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
@@ -232,9 +237,8 @@ def ubs_move(u, out, cmd, seq):
     if cmd.price <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_PRICE)
         return -1
-    ref = hm_get(u.lck_map, cmd.order_id, 0)
-    if ref < 0 or u.locks[ref].user_id != cmd.user_id:
-        emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
+    ref = _own_order(u, out, cmd, seq)
+    if ref < 0:
         return -1
     k = u.locks[ref]
     keep = u.ctr[U_DUST] == R.DUST_KEEP
@@ -301,9 +305,7 @@ def _settle_release(u, out, s):
         _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
     k.in_use = 0
     hm_del(u.lck_map, k.order_id, 0)
-    top = u.ctr[U_LOCK_FREE]
-    u.lck_free[top] = ref
-    u.ctr[U_LOCK_FREE] = top + 1
+    push(u.lck_free, u.ctr, U_LOCK_FREE, ref)
 
 
 @kernel()
