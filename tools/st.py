@@ -129,7 +129,11 @@ def main(args) -> int:
 def run(args) -> int:
     """`xinf run`: until the gateway exists, the bundled golden dataset through
     the ST pipeline, printing its summary and speed."""
+    import numba
     args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
     args.dust = "release"
+    if not pathlib.Path(numba.config.CACHE_DIR).exists():
+        print("xinfinity: first start of this source tree: compiling the numba kernels "
+              "(2-3 minutes, cached for later starts)")
     print(f"xinfinity: running {args.input} through the single-process core -> {args.out}")
     return main(args)
