@@ -237,3 +237,36 @@ def test_reference_keeps_the_invariants(dust, scenario):
             check_invariants(ref, scenario["symbols"], dust, flows)
         except AssertionError as e:
             raise AssertionError(f"after command #{i} {_describe(cmds[i])}: {e}") from None
+
+
+def _rejected_only(ev) -> bool:
+    """The command's events say it was refused: one order event `rejected`, or
+    one refused deposit/withdraw, and nothing else."""
+    if len(ev.trades):
+        return False
+    if len(ev.orders) == 1 and not len(ev.balances):
+        return ev.orders[0]["status"] == R.ST_REJECTED
+    if len(ev.balances) == 1 and not len(ev.orders):
+        return ev.balances[0]["reason"] != R.R_NONE
+    return False
+
+
+@DUST
+@settings(SETTINGS, max_examples=30)
+@given(scenario=scenarios())
+def test_a_rejected_command_changes_no_state(Core, dust, scenario):
+    """Balances, versions and the books are byte-identical before and after any
+    rejected command (only the sequence number moves: a rejection is a final
+    state of a sequenced command)."""
+    core = Core(ASSETS, scenario["symbols"], dust=dust, capacity=scenario["capacity"])
+    cmds = C.batch(scenario["cmds"])
+    rejected = 0
+    for i in range(len(cmds)):
+        before = (core.balances().tobytes(), core.open_orders().tobytes(), core.counters())
+        ev = core.apply(cmds[i:i + 1])
+        if _rejected_only(ev):
+            rejected += 1
+            after = (core.balances().tobytes(), core.open_orders().tobytes(), core.counters())
+            assert after[:2] == before[:2], f"command #{i} {_describe(cmds[i])} was rejected but changed state"
+            assert after[2]["next_seq"] == before[2]["next_seq"] + 1
+            assert after[2]["next_trade_id"] == before[2]["next_trade_id"]
