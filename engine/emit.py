@@ -17,7 +17,7 @@ Out = namedtuple("Out", ["oev", "tev", "bev", "settle", "n"])
 N_OEV, N_TEV, N_BEV, N_SETTLE = 0, 1, 2, 3
 
 
-def new_out(oev_cap=1 << 16, tev_cap=1 << 15, bev_cap=1 << 18, settle_cap=1 << 12) -> Out:
+def new_out(oev_cap=1 << 13, tev_cap=1 << 12, bev_cap=1 << 14, settle_cap=1 << 9) -> Out:
     return Out(np.zeros(oev_cap, R.ORDER_EVENT), np.zeros(tev_cap, R.TRADE_EVENT),
                np.zeros(bev_cap, R.BALANCE_EVENT), np.zeros(settle_cap, R.SETTLE),
                np.zeros(4, np.int64))
