@@ -1,0 +1,55 @@
+"""Acquire loads and release stores for numba: the one place memory ordering lives.
+
+numba has no atomics API. A ring cursor read with a plain load lets LLVM keep
+the value in a register and hoist it out of a spin loop (the consumer would
+never see the producer's progress and hang), and lets the CPU or compiler
+reorder the slot writes after the cursor store (the consumer could read a
+torn record). These intrinsics emit LLVM `load atomic ... acquire` and
+`store atomic ... release` on an aligned int64 element:
+
+- the producer writes its slots, then `store_release`s its cursor: no slot
+  write can move after that store;
+- the consumer `load_acquire`s the cursor, then reads slots: no slot read can
+  move before that load.
+
+On x86-64 both compile to plain MOVs (its memory model is already TSO); what
+they buy is that the compiler may neither cache nor reorder them. On ARM they
+become LDAR/STLR.
+"""
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+def _element_ptr(context, builder, aryty, ary_value, idx):
+    ary = context.make_array(aryty)(context, builder, value=ary_value)
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [idx])
+
+
+@intrinsic
+def load_acquire(typingctx, arr, idx):
+    """arr[idx] (an int64 array) read with acquire ordering."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
+        return None
+    sig = types.int64(arr, types.intp)
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_ptr(context, builder, signature.args[0], args[0], args[1])
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def store_release(typingctx, arr, idx, value):
+    """arr[idx] = value (an int64 array) with release ordering."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
+        return None
+    sig = types.void(arr, types.intp, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ptr = _element_ptr(context, builder, signature.args[0], args[0], args[1])
+        builder.store_atomic(args[2], ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen

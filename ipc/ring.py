@@ -1,0 +1,160 @@
+"""Single-producer single-consumer ring of fixed-size records in shared memory.
+
+Segment layout (bytes), each cursor alone on its 64-byte cache line so the
+producer and the consumer never write the same line:
+
+    0    producer cursor: sequence of the next record the producer writes
+    64   consumer cursor: sequence of the next record the consumer reads
+    128  consumer waiting: 1 while the consumer may block on the semaphore
+    192  closed: 1 once the producer will publish nothing more
+    256  capacity records of `dtype` (capacity a power of two)
+
+Cursors only grow; record `s` lives in slot `s & (capacity - 1)`. The ring
+holds `producer - consumer` records. The producer never overwrites: a full
+ring is back-pressure, `publish` returns how many records fitted (maybe 0)
+and the caller decides what to do meanwhile (DESIGN.md section 4: keep
+draining its other inputs). Publication is batch: copy the records, then one
+release store of the producer cursor; consumption is one acquire load, copy,
+one release store of the consumer cursor (ipc/atomics.py says why).
+
+Records are copied as uint64 words, so any record dtype whose size is a
+multiple of 8 travels unchanged.
+"""
+from __future__ import annotations
+
+import numpy as np
+from multiprocessing import resource_tracker, shared_memory
+
+from ..engine.jit import kernel
+from .atomics import load_acquire, store_release
+
+HEADER_BYTES = 256
+PRODUCER = 0        # int64 index of each control word (byte offset / 8)
+CONSUMER = 8
+WAITING = 16
+CLOSED = 24
+
+
+@kernel()
+def ring_publish(ctrl, slots, src, n):
+    """Copy up to n records (rows of uint64 words) in; returns how many fitted."""
+    mask = len(slots) - 1
+    head = ctrl[PRODUCER]                       # only this process writes it
+    free = len(slots) - (head - load_acquire(ctrl, CONSUMER))
+    k = min(n, free)
+    width = slots.shape[1]
+    for i in range(k):
+        row = (head + i) & mask
+        for w in range(width):
+            slots[row, w] = src[i, w]
+    if k > 0:
+        store_release(ctrl, PRODUCER, head + k)
+    return k
+
+
+@kernel()
+def ring_consume(ctrl, slots, dst, max_n):
+    """Copy up to max_n records out into dst; returns how many."""
+    mask = len(slots) - 1
+    tail = ctrl[CONSUMER]                       # only this process writes it
+    k = min(load_acquire(ctrl, PRODUCER) - tail, max_n)
+    width = slots.shape[1]
+    for i in range(k):
+        row = (tail + i) & mask
+        for w in range(width):
+            dst[i, w] = slots[row, w]
+    if k > 0:
+        store_release(ctrl, CONSUMER, tail + k)
+    return k
+
+
+@kernel()
+def ring_close(ctrl):
+    """Producer: nothing more will be published (ordered after the last publish)."""
+    store_release(ctrl, CLOSED, 1)
+
+
+@kernel()
+def ring_is_closed(ctrl):
+    return load_acquire(ctrl, CLOSED) != 0
+
+
+@kernel()
+def ring_available(ctrl):
+    """Records published and not yet consumed (as seen now)."""
+    return load_acquire(ctrl, PRODUCER) - load_acquire(ctrl, CONSUMER)
+
+
+def segment_bytes(dtype: np.dtype, capacity: int) -> int:
+    return HEADER_BYTES + capacity * np.dtype(dtype).itemsize
+
+
+class Ring:
+    """One end (or both) of a ring in a named shared-memory segment."""
+
+    def __init__(self, shm: shared_memory.SharedMemory, dtype: np.dtype, capacity: int, owner: bool):
+        dtype = np.dtype(dtype)
+        if capacity <= 0 or capacity & (capacity - 1):
+            raise ValueError(f"ring capacity must be a power of two, not {capacity}")
+        if dtype.itemsize % 8:
+            raise ValueError(f"ring record size must be a multiple of 8 bytes, not {dtype.itemsize}")
+        if shm.size < segment_bytes(dtype, capacity):
+            raise ValueError(f"segment {shm.name} is {shm.size} bytes, ring needs {segment_bytes(dtype, capacity)}")
+        self.shm, self.dtype, self.capacity, self.owner = shm, dtype, capacity, owner
+        self.name = shm.name
+        self.ctrl = np.ndarray(HEADER_BYTES // 8, np.int64, buffer=shm.buf)
+        words = dtype.itemsize // 8
+        self.slots = np.ndarray((capacity, words), np.uint64, buffer=shm.buf, offset=HEADER_BYTES)
+
+    @classmethod
+    def create(cls, name: str, dtype, capacity: int) -> "Ring":
+        """Create the segment (the supervisor does this); cursors start at 0."""
+        shm = shared_memory.SharedMemory(name=name, create=True, size=segment_bytes(dtype, capacity))
+        ring = cls(shm, dtype, capacity, owner=True)
+        ring.ctrl[:] = 0
+        return ring
+
+    @classmethod
+    def attach(cls, name: str, dtype, capacity: int) -> "Ring":
+        """Open an existing segment (a producer or consumer process does this)."""
+        shm = shared_memory.SharedMemory(name=name)
+        # Python < 3.13 registers every attach with the resource tracker, which
+        # would unlink the segment when this process exits: only the creator
+        # owns its lifetime.
+        resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
+        return cls(shm, dtype, capacity, owner=False)
+
+    def words_of(self, records: np.ndarray) -> np.ndarray:
+        """The records as rows of uint64 words, sharing their memory."""
+        if records.dtype != self.dtype:
+            raise TypeError(f"ring {self.name} carries {self.dtype}, not {records.dtype}")
+        if not records.flags.c_contiguous:
+            raise ValueError(f"ring {self.name}: records must be a contiguous array")
+        return records.view(np.uint64).reshape(len(records), -1)
+
+    def publish(self, records: np.ndarray) -> int:
+        """Publish as many of records as fit; returns that number."""
+        return ring_publish(self.ctrl, self.slots, self.words_of(records), len(records))
+
+    def consume(self, out: np.ndarray) -> int:
+        """Fill out (records of the ring's dtype) with up to len(out) records."""
+        return ring_consume(self.ctrl, self.slots, self.words_of(out), len(out))
+
+    def available(self) -> int:
+        return int(ring_available(self.ctrl))
+
+    @property
+    def closed(self) -> bool:
+        """The producer has closed; records may still be waiting to be consumed."""
+        return bool(ring_is_closed(self.ctrl))
+
+    def close_producer(self) -> None:
+        """Say no more records will come (after the last publish)."""
+        ring_close(self.ctrl)
+
+    def close(self) -> None:
+        """Drop this process's mapping; the creator also unlinks the segment."""
+        self.ctrl = self.slots = None
+        self.shm.close()
+        if self.owner:
+            self.shm.unlink()
