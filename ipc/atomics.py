@@ -53,3 +53,21 @@ def store_release(typingctx, arr, idx, value):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def fence(typingctx):
+    """A full (sequentially consistent) memory fence.
+
+    The blocking wait strategy is a Dekker handshake: the consumer stores
+    "I am waiting" then loads the producer cursor; the producer stores its
+    cursor then loads "waiting". x86 may reorder a store with a later load,
+    so each side needs a full fence between its store and its load, or both
+    could miss each other (a lost wake-up)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
