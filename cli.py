@@ -30,6 +30,7 @@ def _add_bench(sub):
     b = sub.add_parser("bench", help="benchmarks (figures measured in one run)")
     bsub = b.add_subparsers(dest="what", required=True)
     _add_tool(bsub, "engine", "bench_engine", "numba core vs the reference implementation")
+    _add_tool(bsub, "ring", "bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
 
 
 def _add_run(sub):

@@ -71,3 +71,19 @@ def fence(typingctx):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def cycles(typingctx):
+    """The CPU's cycle counter (rdtsc on x86-64): for latency benchmarks only,
+    never inside a state machine. Convert with a rate calibrated against the
+    OS clock; the TSC is invariant and shared by all cores on current x86."""
+    sig = types.int64()
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return sig, codegen

@@ -85,6 +85,21 @@ def ring_available(ctrl):
     return load_acquire(ctrl, PRODUCER) - load_acquire(ctrl, CONSUMER)
 
 
+def attach_segment(name: str) -> shared_memory.SharedMemory:
+    """Open an existing segment without registering it with the resource tracker.
+
+    Python < 3.13 registers every attach, so the tracker would unlink the
+    segment when the attaching process's tracker shuts down; and unregistering
+    afterwards breaks the creator's own bookkeeping when both share a tracker
+    (forked children do). Only the creator owns a segment's lifetime."""
+    register = resource_tracker.register
+    resource_tracker.register = lambda *a, **k: None
+    try:
+        return shared_memory.SharedMemory(name=name)
+    finally:
+        resource_tracker.register = register
+
+
 def segment_bytes(dtype: np.dtype, capacity: int) -> int:
     return HEADER_BYTES + capacity * np.dtype(dtype).itemsize
 
@@ -117,12 +132,7 @@ class Ring:
     @classmethod
     def attach(cls, name: str, dtype, capacity: int) -> "Ring":
         """Open an existing segment (a producer or consumer process does this)."""
-        shm = shared_memory.SharedMemory(name=name)
-        # Python < 3.13 registers every attach with the resource tracker, which
-        # would unlink the segment when this process exits: only the creator
-        # owns its lifetime.
-        resource_tracker.unregister(shm._name, "shared_memory")  # noqa: SLF001
-        return cls(shm, dtype, capacity, owner=False)
+        return cls(attach_segment(name), dtype, capacity, owner=False)
 
     def words_of(self, records: np.ndarray) -> np.ndarray:
         """The records as rows of uint64 words, sharing their memory."""

@@ -1,0 +1,300 @@
+"""`xinf bench ring`: our ring against multiprocessing.Queue and faster-fifo.
+
+All in one run, two processes each (producer, consumer), 64-byte messages:
+- ring, batched: numba loops publishing/consuming batches of 256;
+- ring, one message per call from Python (the cost a Python caller sees);
+- faster-fifo, batched (put_many/get_many of 64-byte bytes objects);
+- multiprocessing.Queue, one message per call;
+- one-way latency of single messages through the ring, consumer busy-spinning
+  in numba, and consumer blocking on the semaphore: the producer stamps the
+  cycle counter into the message, the consumer stamps arrival.
+Every run checks that each message arrived once, in order, intact; no figure
+is printed for a run that did not.
+Ends with ring_msgs_per_sec, faster_fifo_msgs_per_sec, mp_queue_msgs_per_sec,
+ratio_vs_faster_fifo, spin_p50_ns, spin_p999_ns, block_p50_ns.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+
+from xinfinity.engine.jit import kernel
+from xinfinity.ipc import shm, wait
+from xinfinity.ipc.atomics import cycles
+from xinfinity.ipc.ring import Ring, attach_segment, ring_consume, ring_publish
+
+MSG = np.dtype([("seq", "<i8"), ("stamp", "<i8"), ("pad", "<i8", 6)])   # 64 bytes
+assert MSG.itemsize == 64
+CAP = 1 << 14
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--messages", type=int, default=20_000_000, help="messages for the batched ring run")
+    p.add_argument("--latency-samples", type=int, default=20_000)
+
+
+@kernel()
+def _produce_batched(ctrl, slots, n, buf):
+    batch = len(buf)
+    seq = 0
+    full = 0
+    while seq < n:
+        k = min(batch, n - seq)
+        for i in range(k):
+            buf[i, 0] = seq + i
+        done = 0
+        while done < k:
+            m = ring_publish(ctrl, slots, buf[done:k], k - done)
+            if m == 0:
+                full += 1
+            done += m
+        seq += k
+    return full
+
+
+@kernel()
+def _consume_batched(ctrl, slots, n, buf):
+    """Returns the number of messages that arrived in order (== n when all did)."""
+    batch = len(buf)
+    seq = 0
+    while seq < n:
+        k = ring_consume(ctrl, slots, buf, batch)
+        for i in range(k):
+            if buf[i, 0] != seq:
+                return seq
+            seq += 1
+    return seq
+
+
+def _ring_proc(role, name, n, batch, out):
+    ring = Ring.attach(name, MSG, CAP)
+    buf = np.zeros((batch, 8), np.uint64)
+    if role == "produce":
+        _produce_batched(ring.ctrl, ring.slots, n, buf)
+    else:
+        out.value = _consume_batched(ring.ctrl, ring.slots, n, buf)
+    ring.close()
+
+
+def _ring_single_proc(role, name, n, out):
+    ring = Ring.attach(name, MSG, CAP)
+    one = np.zeros(1, MSG)
+    if role == "produce":
+        for i in range(n):
+            one["seq"] = i
+            while ring.publish(one) == 0:
+                pass
+    else:
+        seq = 0
+        while seq < n:
+            if ring.consume(one):
+                if one["seq"][0] != seq:
+                    break
+                seq += 1
+        out.value = seq
+    ring.close()
+
+
+def _two(target, args_p, args_c, n):
+    """Run producer and consumer processes; messages/s, or 0 if not all arrived."""
+    ctx = mp.get_context("fork")
+    out = ctx.Value("q", 0)
+    c = ctx.Process(target=target, args=("consume",) + args_c + (out,))
+    p = ctx.Process(target=target, args=("produce",) + args_p + (out,))
+    t0 = time.perf_counter()
+    c.start()
+    p.start()
+    p.join()
+    c.join()
+    dt = time.perf_counter() - t0
+    if p.exitcode != 0 or c.exitcode != 0 or out.value != n:
+        raise SystemExit(f"FAIL: {target.__name__}: {out.value} of {n} messages arrived in order")
+    return n / dt
+
+
+def _ring_rate(n, batch=256):
+    ring = Ring.create(shm.part_name(shm.instance_name(), "bench"), MSG, CAP)
+    try:
+        return _two(_ring_proc, (ring.name, n, batch), (ring.name, n, batch), n)
+    finally:
+        ring.close()
+
+
+def _ring_single_rate(n):
+    ring = Ring.create(shm.part_name(shm.instance_name(), "bench1"), MSG, CAP)
+    try:
+        return _two(_ring_single_proc, (ring.name, n), (ring.name, n), n)
+    finally:
+        ring.close()
+
+
+def _ff_proc(role, q, n, out):
+    msg = bytes(64)
+    if role == "produce":
+        batch = 256
+        sent = 0
+        while sent < n:
+            k = min(batch, n - sent)
+            q.put_many([msg] * k, timeout=60)
+            sent += k
+    else:
+        got = 0
+        while got < n:
+            got += len(q.get_many(max_messages_to_get=1024, timeout=60))
+        out.value = got
+
+
+def _faster_fifo_rate(n):
+    from faster_fifo import Queue
+    q = Queue(max_size_bytes=CAP * 64 * 4)
+    return _two(_ff_proc, (q, n), (q, n), n)
+
+
+def _mpq_proc(role, q, n, out):
+    msg = bytes(64)
+    if role == "produce":
+        for _ in range(n):
+            q.put(msg)
+    else:
+        for _ in range(n):
+            q.get()
+        out.value = n
+
+
+def _mp_queue_rate(n):
+    q = mp.get_context("fork").Queue(maxsize=CAP)
+    return _two(_mpq_proc, (q, n), (q, n), n)
+
+
+@kernel()
+def _ping(ctrl, slots, n, gap_cycles, buf):
+    """Send n single messages, each stamped with the cycle counter, spaced out."""
+    for i in range(n):
+        t = cycles()
+        while cycles() - t < gap_cycles:
+            pass
+        buf[0, 0] = i
+        buf[0, 1] = cycles()
+        while ring_publish(ctrl, slots, buf, 1) == 0:
+            pass
+    return 0
+
+
+@kernel()
+def _spin_receive(ctrl, slots, n, lat, buf):
+    for i in range(n):
+        while ring_consume(ctrl, slots, buf, 1) == 0:
+            pass
+        lat[i] = cycles() - np.int64(buf[0, 1])
+    return n
+
+
+def _latency_proc(role, name, n, strategy, lat_name, out):
+    ring = Ring.attach(name, MSG, CAP)
+    if role == "produce":
+        waker = wait.Waker(ring, strategy)
+        one = np.zeros((1, 8), np.uint64)
+        if strategy == "spin":
+            _ping(ring.ctrl, ring.slots, n, 20_000, one)
+        else:
+            for i in range(n):
+                time.sleep(0.0002)
+                one[0, 0] = i
+                one[0, 1] = _now()
+                while ring_publish(ring.ctrl, ring.slots, one, 1) == 0:
+                    pass
+                waker.published()
+        waker.close()
+    else:
+        lat = np.ndarray(n, np.int64, buffer=shm_buf(lat_name))
+        if strategy == "spin":
+            _spin_receive(ring.ctrl, ring.slots, n, lat, np.zeros((1, 8), np.uint64))
+        else:
+            waiter = wait.Waiter(ring, strategy, spin_polls=100)
+            one = np.zeros((1, 8), np.uint64)
+            for i in range(n):
+                while ring_consume(ring.ctrl, ring.slots, one, 1) == 0:
+                    waiter.idle()
+                waiter.busy()
+                lat[i] = _now() - np.int64(one[0, 1])
+            waiter.close()
+        out.value = n
+    ring.close()
+
+
+@kernel()
+def _now():
+    return cycles()
+
+
+_SHM = {}
+
+
+def shm_buf(name):
+    if name not in _SHM:
+        _SHM[name] = attach_segment(name)
+    return _SHM[name].buf
+
+
+def _cycles_per_ns() -> float:
+    c0, t0 = _now(), time.perf_counter_ns()
+    time.sleep(0.2)
+    return (_now() - c0) / (time.perf_counter_ns() - t0)
+
+
+def _latency(n, strategy, per_ns):
+    from multiprocessing import shared_memory
+    inst = shm.instance_name()
+    ring = Ring.create(shm.part_name(inst, f"lat-{strategy}"), MSG, CAP)
+    lat_shm = shared_memory.SharedMemory(name=shm.part_name(inst, f"latbuf-{strategy}"), create=True, size=8 * n)
+    try:
+        _two(_latency_proc, (ring.name, n, strategy, lat_shm.name), (ring.name, n, strategy, lat_shm.name), n)
+        lat = np.ndarray(n, np.int64, buffer=lat_shm.buf).copy()[n // 10:]     # drop warm-up
+        ns = lat / per_ns
+        return np.percentile(ns, 50), np.percentile(ns, 99.9)
+    finally:
+        ring.close()
+        lat_shm.close()
+        lat_shm.unlink()
+        wait.unlink_semaphore(ring.name)
+
+
+def main(args) -> int:
+    shm.cleanup_stale()
+    # Compile every kernel before forking, so no child compiles.
+    tmp = Ring.create(shm.part_name(shm.instance_name(), "warm"), MSG, CAP)
+    try:
+        buf = np.zeros((256, 8), np.uint64)
+        _produce_batched(tmp.ctrl, tmp.slots, 1000, buf)
+        _consume_batched(tmp.ctrl, tmp.slots, 1000, buf)
+        _ping(tmp.ctrl, tmp.slots, 1, 0, buf[:1])
+        _spin_receive(tmp.ctrl, tmp.slots, 1, np.zeros(1, np.int64), buf[:1])
+    finally:
+        tmp.close()
+    per_ns = _cycles_per_ns()
+    print(f"cores: {os.cpu_count()}, 64-byte messages, ring capacity {CAP}, cycle counter {per_ns:.2f}/ns")
+
+    ring_rate = _ring_rate(args.messages)
+    print(f"ring batched (256/call, numba):     {ring_rate:14,.0f} msgs/s")
+    single = _ring_single_rate(1_000_000)
+    print(f"ring one message per Python call:   {single:14,.0f} msgs/s")
+    ff = _faster_fifo_rate(2_000_000)
+    print(f"faster-fifo batched (put_many):     {ff:14,.0f} msgs/s")
+    mpq = _mp_queue_rate(200_000)
+    print(f"multiprocessing.Queue, one per call:{mpq:14,.0f} msgs/s")
+    spin50, spin999 = _latency(args.latency_samples, "spin", per_ns)
+    print(f"one-way latency, busy-spin:  p50 {spin50:8.0f} ns  p99.9 {spin999:10.0f} ns")
+    block50, block999 = _latency(min(args.latency_samples, 5000), "block", per_ns)
+    print(f"one-way latency, blocking:   p50 {block50:8.0f} ns  p99.9 {block999:10.0f} ns")
+    print(f"ring_msgs_per_sec={ring_rate:.0f}")
+    print(f"ring_single_msgs_per_sec={single:.0f}")
+    print(f"faster_fifo_msgs_per_sec={ff:.0f}")
+    print(f"mp_queue_msgs_per_sec={mpq:.0f}")
+    print(f"ratio_vs_faster_fifo={ring_rate / ff:.1f}")
+    print(f"spin_p50_ns={spin50:.0f}")
+    print(f"spin_p999_ns={spin999:.0f}")
+    print(f"block_p50_ns={block50:.0f}")
+    return 0
