@@ -91,6 +91,7 @@ E_SYMBOL = 10
 E_ASSET = 11
 E_NOT_EMPTY = 12     # aux: the command kind that forbids this field
 E_BLANK_LINE = 13
+E_END = 14           # only line ends remain: the table is over (not an error)
 
 # Decimal / integer parse statuses (shared with the property tests).
 D_OK, D_EMPTY, D_BAD, D_FRACTION, D_OVERFLOW = 0, 1, 2, 3, 4
@@ -241,6 +242,31 @@ def _blank_tail(buf, pos, n):
 
 
 @njit(inline="always")
+def _next_line(buf, pos, n, ncols, fs, fe):
+    """Split the line at pos and judge its shape: (code, aux, end, next line).
+    code is E_OK for a line of ncols fields, E_BLANK_LINE / E_COLUMNS (aux = fields
+    found) for a line that cannot be a row, and E_END when only line ends remain."""
+    nf, end, nxt = _split_line(buf, pos, n, fs, fe)
+    if nf == 1 and end == pos:
+        if _blank_tail(buf, pos, n):
+            return E_END, 0, end, nxt
+        return E_BLANK_LINE, 0, end, nxt
+    if nf != ncols:
+        return E_COLUMNS, nf, end, nxt
+    return E_OK, 0, end, nxt
+
+
+@njit(inline="always")
+def _set_err(err, code, line, col, s, e, aux):
+    err[0] = code
+    err[1] = line
+    err[2] = col
+    err[3] = s
+    err[4] = e
+    err[5] = aux
+
+
+@njit(inline="always")
 def _first_set(ls, le, mask):
     """The first logical column in `mask` (a bit per column) that is not empty, or -1."""
     for c in range(10):
@@ -361,15 +387,11 @@ def _parse_orders(buf, pos, ncols, colmap, names, lens, toff, tcnt, sym_ids, pde
     row = 0
     line = 2
     while pos < n:
-        nf, end, nxt = _split_line(buf, pos, n, fs, fe)
-        code, col, aux = E_OK, 0, 0
-        if nf == 1 and end == pos:
-            if _blank_tail(buf, pos, n):
-                break
-            code = E_BLANK_LINE
-        elif nf != ncols:
-            code, aux = E_COLUMNS, nf
-        else:
+        code, aux, end, nxt = _next_line(buf, pos, n, ncols, fs, fe)
+        col = 0
+        if code == E_END:
+            break
+        if code == E_OK:
             for c in range(10):
                 k = colmap[c]
                 ls[c] = fs[k] if k >= 0 else 0
@@ -377,12 +399,9 @@ def _parse_orders(buf, pos, ncols, colmap, names, lens, toff, tcnt, sym_ids, pde
             code, col, aux = _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids,
                                         pdec, bdec, qdec, asset_ids, asset_dec, vals, codes)
         if code != E_OK:
-            err[0] = code
-            err[1] = line
-            err[2] = col
-            err[3] = ls[col] if code != E_BLANK_LINE and code != E_COLUMNS else pos
-            err[4] = le[col] if code != E_BLANK_LINE and code != E_COLUMNS else end
-            err[5] = aux
+            whole_line = code == E_BLANK_LINE or code == E_COLUMNS
+            _set_err(err, code, line, col, pos if whole_line else ls[col],
+                     end if whole_line else le[col], aux)
             return row
         o_order_id[row] = vals[0]
         o_user_id[row] = vals[1]
@@ -410,15 +429,11 @@ def _parse_int_table(buf, pos, out, err):
     row = 0
     line = 2
     while pos < n:
-        nf, end, nxt = _split_line(buf, pos, n, fs, fe)
-        code, col, aux, s, e = E_OK, 0, 0, pos, end
-        if nf == 1 and end == pos:
-            if _blank_tail(buf, pos, n):
-                break
-            code = E_BLANK_LINE
-        elif nf != ncols:
-            code, aux = E_COLUMNS, nf
-        else:
+        code, aux, end, nxt = _next_line(buf, pos, n, ncols, fs, fe)
+        col, s, e = 0, pos, end
+        if code == E_END:
+            break
+        if code == E_OK:
             for c in range(ncols):
                 v, st = _uint(buf, fs[c], fe[c])
                 if st:
@@ -426,12 +441,7 @@ def _parse_int_table(buf, pos, out, err):
                     break
                 out[row, c] = v
         if code != E_OK:
-            err[0] = code
-            err[1] = line
-            err[2] = col
-            err[3] = s
-            err[4] = e
-            err[5] = aux
+            _set_err(err, code, line, col, s, e, aux)
             return row
         row += 1
         line += 1
