@@ -5,18 +5,6 @@ import argparse
 import sys
 
 
-def _add_pipeline(sub):
-    p = sub.add_parser("pipeline", help="run a dataset through the core")
-    psub = p.add_subparsers(dest="mode", required=True)
-    st = psub.add_parser("st", help="single-process pipeline")
-    st.add_argument("--input", required=True, help="dataset directory")
-    st.add_argument("--out", required=True, help="output directory")
-    st.add_argument("--dust", choices=["release", "keep"], default="release")
-    st.add_argument("--check-invariants", action="store_true",
-                    help="debug: assert conservation, locks and an uncrossed book after every batch")
-    st.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["main"]).main(a))
-
-
 def _add_tool(sub, name, module, help):
     """A subcommand whose module defines add_arguments(parser) and main(args)."""
     import importlib
@@ -33,12 +21,17 @@ def _add_bench(sub):
     _add_tool(bsub, "ring", "bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
 
 
+def _add_pipeline(sub):
+    p = sub.add_parser("pipeline", help="run a dataset through the core")
+    psub = p.add_subparsers(dest="mode", required=True)
+    _add_tool(psub, "st", "st", "single-process pipeline")
+
+
 def _add_run(sub):
+    from xinfinity.tools import st
     r = sub.add_parser("run", help="run the exchange with embedded defaults")
-    r.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
-    r.add_argument("--out", default="out/run")
-    r.add_argument("--check-invariants", action="store_true", help=argparse.SUPPRESS)
-    r.set_defaults(func=lambda a: __import__("xinfinity.tools.st", fromlist=["run"]).run(a))
+    st.add_run_arguments(r)
+    r.set_defaults(func=st.run)
 
 
 def main(argv=None) -> int:

@@ -170,7 +170,7 @@ def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity)
         for role, aid in (("base", s.base_asset_id), ("quote", s.quote_asset_id)):
             if aid not in by_id:
                 raise ValueError(f"symbol {s.name}: {role} asset {aid} is not configured")
-        if s.stp not in R.STP_NAMES.values():
+        if s.stp not in R.STP_CODES:
             raise ValueError(f"symbol {s.name}: stp {s.stp!r} is not one of {sorted(R.STP_NAMES.values())}")
         for name in ("maker_fee_ppm", "taker_fee_ppm"):
             v = getattr(s, name)
@@ -188,7 +188,7 @@ def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity)
         r["fee_user_slot"] = -1
         r["base_asset"] = s.base_asset_id
         r["quote_asset"] = s.quote_asset_id
-        r["stp"] = {v: k for k, v in R.STP_NAMES.items()}[s.stp]
+        r["stp"] = R.STP_CODES[s.stp]
         r["active"] = 1
     return syms
 
@@ -256,14 +256,18 @@ class Core:
 
     def balances(self) -> np.ndarray:
         n = int(self.u.ctr[1])
-        ids = self.u.user_ids[:n]
-        rows = []
-        for slot in np.argsort(ids, kind="stable"):
-            for a in self.assets:
-                b = self.u.bal[slot, a.id]
-                if b["version"] > 0:
-                    rows.append((ids[slot], a.id, b["avail"], b["frozen"], b["version"]))
-        return np.array(rows, BALANCE_ROW)
+        asset_ids = np.array([a.id for a in self.assets], np.int64)
+        bal = self.u.bal[:n][:, asset_ids]                   # (user slot, configured asset)
+        order = np.argsort(self.u.user_ids[:n], kind="stable")
+        bal = bal[order]
+        used = bal["version"] > 0
+        slot_rows, asset_cols = np.nonzero(used)             # row-major: user, then asset
+        rows = np.zeros(len(slot_rows), BALANCE_ROW)
+        rows["user_id"] = self.u.user_ids[:n][order][slot_rows]
+        rows["asset"] = asset_ids[asset_cols]
+        for f in ("avail", "frozen", "version"):
+            rows[f] = bal[f][used]
+        return rows
 
     def open_orders(self) -> np.ndarray:
         out = np.zeros(len(self.me.orders), OPEN_ORDER_ROW)

@@ -95,11 +95,13 @@ STP_EXPIRE_MAKER = 2
 STP_EXPIRE_BOTH = 3
 STP_NAMES = {STP_NONE: "none", STP_EXPIRE_TAKER: "expire_taker",
              STP_EXPIRE_MAKER: "expire_maker", STP_EXPIRE_BOTH: "expire_both"}
+STP_CODES = {v: k for k, v in STP_NAMES.items()}
 
 # -- dust policies -----------------------------------------------------------
 DUST_RELEASE = 0
 DUST_KEEP = 1
 DUST_NAMES = {DUST_RELEASE: "release", DUST_KEEP: "keep"}
+DUST_CODES = {v: k for k, v in DUST_NAMES.items()}
 
 # -- settle message kinds (ME -> UBSCore) ------------------------------------
 SETTLE_TRADE = 1

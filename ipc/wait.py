@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import posix_ipc
 
 from ..engine.jit import kernel
@@ -87,7 +86,7 @@ class Waiter:
         try:
             self.sem.acquire(self.timeout)
         except posix_ipc.BusyError:
-            store_release_py(self.ring.ctrl, WAITING, 0)
+            _clear_waiting(self.ring.ctrl)      # timed out: poll again, flag down
 
     def busy(self) -> None:
         """Called after a poll that found records."""
@@ -118,12 +117,8 @@ class Waker:
 
 
 @kernel()
-def _store_release(ctrl, i, v):
-    store_release(ctrl, i, v)
-
-
-def store_release_py(ctrl: np.ndarray, i: int, v: int) -> None:
-    _store_release(ctrl, i, v)
+def _clear_waiting(ctrl):
+    store_release(ctrl, WAITING, 0)
 
 
 def unlink_semaphore(ring_name: str) -> None:

@@ -22,12 +22,11 @@ from xinfinity.engine.reference import Reference
 
 from .dataset import load_dataset
 
-DUST_CODES = {v: k for k, v in R.DUST_NAMES.items()}
 
 
 def add_arguments(p) -> None:
     p.add_argument("--input", required=True, help="dataset directory")
-    p.add_argument("--dust", choices=sorted(DUST_CODES), default="release")
+    p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
     p.add_argument("--ref-limit", type=int, default=200_000,
                    help="commands both implementations run for the ratio (default 200000)")
     p.add_argument("--repeat", type=int, default=3, help="numba runs; the best is reported")
@@ -57,7 +56,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 def main(args) -> int:
     ds = load_dataset(args.input)
-    dust = DUST_CODES[args.dust]
+    dust = R.DUST_CODES[args.dust]
     n_prefix = min(args.ref_limit, len(ds.commands))
     prefix = ds.commands[:n_prefix]
     print(f"dataset {args.input}: {len(ds.commands)} commands; ratio measured on the first {n_prefix}")

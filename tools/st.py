@@ -24,7 +24,6 @@ from xinfinity.engine.events import Events
 from . import outputs
 from .dataset import load_dataset
 
-DUST_CODES = {v: k for k, v in R.DUST_NAMES.items()}
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -87,7 +86,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = load_dataset(input_dir)
-    core = Core(ds.assets, ds.symbols, DUST_CODES[dust])
+    core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust])
     t_loaded = time.perf_counter()
 
     sink = _Sink(out_dir)
@@ -116,6 +115,20 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
             "write_s": round(write_s, 3), "total_s": round(time.perf_counter() - t_start, 3)}
     outputs.write_summary(out_dir / "perf.txt", perf)
     return perf
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--input", required=True, help="dataset directory")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
+    p.add_argument("--check-invariants", action="store_true",
+                   help="debug: assert conservation, locks and an uncrossed book after every batch")
+
+
+def add_run_arguments(p) -> None:
+    p.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
+    p.add_argument("--out", default="out/run")
+    p.set_defaults(check_invariants=False)
 
 
 def main(args) -> int:
