@@ -49,6 +49,8 @@ import time
 import numpy as np
 from numba import njit
 
+from .outputs import put_int as _put_int  # the one numba integer formatter
+
 MAX_SYMBOLS = 4
 USDT_ID, USDT_DECIMALS = 2, 2
 FEE_MAKER_PPM, FEE_TAKER_PPM = 200, 500
@@ -338,28 +340,12 @@ def _balances(p: GenParams, rng, pl: dict, markets) -> tuple[np.ndarray, list[in
 # -- output ----------------------------------------------------------------------
 
 @njit(cache=True)
-def _put_uint(out, pos, v):
-    if v == 0:
-        out[pos] = 48
-        return pos + 1
-    n = 0
-    t = v
-    while t > 0:
-        n += 1
-        t //= 10
-    for k in range(n - 1, -1, -1):
-        out[pos + k] = 48 + v % 10
-        v //= 10
-    return pos + n
-
-
-@njit(cache=True)
 def _put_decimal(out, pos, v, decimals):
     """v units of 10^-decimals, with exactly `decimals` fractional digits."""
     scale = 1
     for _ in range(decimals):
         scale *= 10
-    pos = _put_uint(out, pos, v // scale)
+    pos = _put_int(out, pos, v // scale)
     if decimals > 0:
         out[pos] = 46
         f = v % scale
@@ -386,9 +372,9 @@ def _format_orders(out, extended, order_id, user, action, side, price, pdec, qty
     """
     pos = 0
     for i in range(order_id.shape[0]):
-        pos = _put_uint(out, pos, order_id[i])
+        pos = _put_int(out, pos, order_id[i])
         out[pos] = 44
-        pos = _put_uint(out, pos + 1, user[i])
+        pos = _put_int(out, pos + 1, user[i])
         out[pos] = 44
         pos = _put_word(out, pos + 1, words[0], wlens[0], action[i])
         out[pos] = 44

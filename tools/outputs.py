@@ -79,7 +79,7 @@ _DIGITS2 = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.ui
 
 
 @njit(cache=True, inline="always")
-def _put_int(out, pos, v):
+def put_int(out, pos, v):
     """Write int64 ``v`` in decimal at out[pos:]; return the position after it.
 
     The magnitude is taken as uint64 (so -2**63 needs no special case) and
@@ -142,7 +142,7 @@ def _format_rows(cols, nrows, is_code, name_start, name_len, name_bytes, out):
                 out[pos] = 44 if c < last else 10  # ',' or '\n'
                 pos += 1
                 continue
-            pos = _put_int(out, pos, v)
+            pos = put_int(out, pos, v)
             out[pos] = 44 if c < last else 10
             pos += 1
     return pos
