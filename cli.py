@@ -25,6 +25,7 @@ def _add_pipeline(sub):
     p = sub.add_parser("pipeline", help="run a dataset through the core")
     psub = p.add_subparsers(dest="mode", required=True)
     _add_tool(psub, "st", "st", "single-process pipeline")
+    _add_tool(psub, "mt", "mt", "multi-process pipeline (shared-memory rings)")
 
 
 def _add_run(sub):

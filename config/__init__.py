@@ -47,8 +47,21 @@ class Core(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     capacity: Capacity = Capacity()
 
 
+class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The multi-process pipeline (DESIGN.md sections 1, 4)."""
+    wait: str = "auto"              # spin | yield | block | auto (by cores and processes)
+    ring_capacity: int = 1 << 16    # records per ring (a power of two)
+    batch: int = 8192               # records a process takes from a ring at once
+    spin_polls: int = 64            # empty polls before yielding or blocking
+    heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
+    # CPU cores per process; a process not named here may run on any core.
+    # Empty: UBSCore and the ME get a core each (when there are two or more).
+    cores: dict[str, list[int]] = {}
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     core: Core = Core()
+    pipeline: Pipeline = Pipeline()
     assets: list[Asset] = []
     symbols: list[Symbol] = []
 

@@ -135,7 +135,7 @@ def st_kernel(u, me, out, cmds, start, stop):
 
 
 @kernel()
-def _open_orders(u, me, out, levels):
+def _open_orders(me, lock_of_ref, out, levels):
     """Resting orders in book order into `out`; returns how many.
     `levels` is a scratch array as long as the level table."""
     n = 0
@@ -153,7 +153,7 @@ def _open_orders(u, me, out, levels):
                 r.user_id = o.user_id
                 r.qty = o.qty
                 r.filled = o.filled
-                r.lock = u.locks[o.ref].lock
+                r.lock = lock_of_ref[o.ref]
                 n += 1
                 slot = o.next
     return n
@@ -199,35 +199,87 @@ def prefault(a: np.ndarray) -> None:
     flat[::4096] = flat[::4096].copy()
 
 
+def _assets_ok(assets: list[Asset], capacity: Capacity) -> np.ndarray:
+    max_asset = max([a.id for a in assets], default=0)
+    if max_asset >= capacity.max_assets:
+        raise ValueError(f"asset id {max_asset} exceeds max_assets {capacity.max_assets}")
+    ok = np.zeros(max_asset + 1, np.uint8)
+    for a in assets:
+        ok[a.id] = 1
+    return ok
+
+
+def build_ubs(assets: list[Asset], symbols: list[Symbol], dust: int, capacity: Capacity):
+    """UBSCore's state from the config (fee accounts get their user slots)."""
+    if dust not in R.DUST_NAMES:
+        raise ValueError(f"dust policy {dust!r} is not one of {R.DUST_NAMES}")
+    syms = symbol_table(assets, symbols, capacity)
+    u = new_ubs_state(syms, _assets_ok(assets, capacity), capacity.max_users, capacity.max_orders, dust)
+    for s in symbols:
+        if s.fee_user_id >= 0:
+            slot = user_slot(u, s.fee_user_id, True)
+            if slot < 0:
+                raise ValueError("no user slot left for fee accounts")
+            syms[s.id]["fee_user_slot"] = slot
+    return u
+
+
+def build_me(assets: list[Asset], symbols: list[Symbol], capacity: Capacity):
+    """The ME's state from the config."""
+    return new_me_state(symbol_table(assets, symbols, capacity), capacity.max_orders, capacity.max_buckets)
+
+
+def prefault_all(*states) -> None:
+    """Touch every page of every array now, so that no command pays a page fault later."""
+    for state in states:
+        for a in state:
+            prefault(a)
+
+
+def balance_rows(bal: np.ndarray, user_ids: np.ndarray, asset_ids: np.ndarray) -> np.ndarray:
+    """BALANCE_ROWs of the used (user slot, asset) cells of a balance table
+    (rows = user slots, as many as user_ids), by user id, then asset id."""
+    bal = bal[:len(user_ids)][:, asset_ids]                  # (user slot, configured asset)
+    order = np.argsort(user_ids, kind="stable")
+    bal = bal[order]
+    used = bal["version"] > 0
+    slot_rows, asset_cols = np.nonzero(used)                 # row-major: user, then asset
+    rows = np.zeros(len(slot_rows), BALANCE_ROW)
+    rows["user_id"] = user_ids[order][slot_rows]
+    rows["asset"] = asset_ids[asset_cols]
+    for f in ("avail", "frozen", "version"):
+        rows[f] = bal[f][used]
+    return rows
+
+
+def open_order_rows(me, lock_of_ref: np.ndarray) -> np.ndarray:
+    """OPEN_ORDER_ROWs of the ME's book; `lock` from UBSCore's lock of each ref."""
+    out = np.zeros(len(me.orders), OPEN_ORDER_ROW)
+    n = _open_orders(me, lock_of_ref, out, np.empty(len(me.levels), np.int64))
+    return out[:n]
+
+
+def best_of(me, symbol: int) -> tuple[int, int, int, int]:
+    """(best_bid, best_ask, bid_levels, ask_levels) of a symbol; 0 when empty."""
+    res = []
+    levels = np.empty(len(me.levels), np.int64)
+    for side in (R.SIDE_BUY, R.SIDE_SELL):
+        n = book_levels(me, symbol * 2 + side, levels)
+        res.append((int(me.levels[levels[0]]["price"]) if n else 0, n))
+    return res[0][0], res[1][0], res[0][1], res[1][1]
+
+
 class Core:
     """The ST core: state, output buffers, and the batch loop around st_kernel."""
 
     def __init__(self, assets: list[Asset], symbols: list[Symbol], dust: int = R.DUST_RELEASE,
                  capacity: Capacity = Capacity()):
-        if dust not in R.DUST_NAMES:
-            raise ValueError(f"dust policy {dust!r} is not one of {R.DUST_NAMES}")
-        max_asset = max([a.id for a in assets], default=0)
-        if max_asset >= capacity.max_assets:
-            raise ValueError(f"asset id {max_asset} exceeds max_assets {capacity.max_assets}")
         self.assets = sorted(assets, key=lambda a: a.id)
         self.symbols = list(symbols)
-        assets_ok = np.zeros(max_asset + 1, np.uint8)
-        for a in assets:
-            assets_ok[a.id] = 1
-        syms = symbol_table(assets, symbols, capacity)
-        self.u = new_ubs_state(syms, assets_ok, capacity.max_users, capacity.max_orders, dust)
-        self.me = new_me_state(syms, capacity.max_orders, capacity.max_buckets)
-        for s in symbols:
-            if s.fee_user_id >= 0:
-                slot = user_slot(self.u, s.fee_user_id, True)
-                if slot < 0:
-                    raise ValueError("no user slot left for fee accounts")
-                syms[s.id]["fee_user_slot"] = slot
+        self.u = build_ubs(assets, symbols, dust, capacity)
+        self.me = build_me(assets, symbols, capacity)
         self.out = new_out()
-        # Touch every page now, so that no command pays a page fault later.
-        for state in (self.u, self.me, self.out):
-            for a in state:
-                prefault(a)
+        prefault_all(self.u, self.me, self.out)
 
     # -- running -------------------------------------------------------------
 
@@ -255,24 +307,11 @@ class Core:
     # -- state views ----------------------------------------------------------
 
     def balances(self) -> np.ndarray:
-        n = int(self.u.ctr[1])
-        asset_ids = np.array([a.id for a in self.assets], np.int64)
-        bal = self.u.bal[:n][:, asset_ids]                   # (user slot, configured asset)
-        order = np.argsort(self.u.user_ids[:n], kind="stable")
-        bal = bal[order]
-        used = bal["version"] > 0
-        slot_rows, asset_cols = np.nonzero(used)             # row-major: user, then asset
-        rows = np.zeros(len(slot_rows), BALANCE_ROW)
-        rows["user_id"] = self.u.user_ids[:n][order][slot_rows]
-        rows["asset"] = asset_ids[asset_cols]
-        for f in ("avail", "frozen", "version"):
-            rows[f] = bal[f][used]
-        return rows
+        return balance_rows(self.u.bal, self.u.user_ids[:int(self.u.ctr[1])],
+                            np.array([a.id for a in self.assets], np.int64))
 
     def open_orders(self) -> np.ndarray:
-        out = np.zeros(len(self.me.orders), OPEN_ORDER_ROW)
-        n = _open_orders(self.u, self.me, out, np.empty(len(self.me.levels), np.int64))
-        return out[:n]
+        return open_order_rows(self.me, self.u.locks["lock"])
 
     def counters(self) -> dict:
         return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}
@@ -305,9 +344,4 @@ class Core:
 
     def best(self, symbol: int) -> tuple[int, int, int, int]:
         """(best_bid, best_ask, bid_levels, ask_levels) of a symbol; 0 when empty."""
-        res = []
-        levels = np.empty(len(self.me.levels), np.int64)
-        for side in (R.SIDE_BUY, R.SIDE_SELL):
-            n = book_levels(self.me, symbol * 2 + side, levels)
-            res.append((int(self.me.levels[levels[0]]["price"]) if n else 0, n))
-        return res[0][0], res[1][0], res[0][1], res[1][1]
+        return best_of(self.me, symbol)

@@ -23,6 +23,9 @@ CMD_REDUCE = 3
 CMD_MOVE = 4
 CMD_DEPOSIT = 5
 CMD_WITHDRAW = 6
+# Internal to the MT pipeline, never a client command: UBSCore -> ME "every
+# command up to `seq` has been sent", echoed by the ME in the settle stream.
+CMD_MARK = 15
 CMD_NAMES = {CMD_PLACE: "place", CMD_CANCEL: "cancel", CMD_REDUCE: "reduce",
              CMD_MOVE: "move", CMD_DEPOSIT: "deposit", CMD_WITHDRAW: "withdraw"}
 
@@ -107,6 +110,7 @@ DUST_CODES = {v: k for k, v in DUST_NAMES.items()}
 SETTLE_TRADE = 1
 SETTLE_RELEASE = 2
 SETTLE_REDUCE = 3
+SETTLE_MARK = 4     # the ME has fully processed every command up to `seq`
 
 
 def _dtype(fields, size):

@@ -325,13 +325,18 @@ def _settle_reduce(u, out, s):
 
 
 @kernel(inline="always")
+def ubs_settle_one(u, out, s):
+    """Apply one settle message (at most 7 balance events)."""
+    if s.kind == R.SETTLE_TRADE:
+        _settle_trade(u, out, s)
+    elif s.kind == R.SETTLE_RELEASE:
+        _settle_release(u, out, s)
+    else:
+        _settle_reduce(u, out, s)
+
+
+@kernel(inline="always")
 def ubs_settle(u, out, settle, n):
     """Apply settle messages settle[0:n] in order."""
     for i in range(n):
-        s = settle[i]
-        if s.kind == R.SETTLE_TRADE:
-            _settle_trade(u, out, s)
-        elif s.kind == R.SETTLE_RELEASE:
-            _settle_release(u, out, s)
-        else:
-            _settle_reduce(u, out, s)
+        ubs_settle_one(u, out, settle[i])

@@ -62,31 +62,48 @@ def semaphore_name(ring_name: str) -> str:
 
 
 class Waiter:
-    """The consumer side of one ring's wait strategy."""
+    """The consumer side of a wait strategy, over all of a process's input
+    rings: one semaphore per consumer, named after its first ring unless
+    `sem_name` says otherwise (each producer's Waker must use the same name)."""
 
-    def __init__(self, ring, strategy: str, spin_polls: int = 2000, block_timeout_s: float = 0.005):
-        self.ring, self.strategy, self.spin_polls = ring, strategy, spin_polls
+    def __init__(self, rings, strategy: str, spin_polls: int = 2000, block_timeout_s: float = 0.005,
+                 sem_name: str | None = None):
+        self.rings = list(rings) if isinstance(rings, (list, tuple)) else [rings]
+        self.strategy, self.spin_polls = strategy, spin_polls
         self.timeout = block_timeout_s
-        self.sem = (posix_ipc.Semaphore(semaphore_name(ring.name), posix_ipc.O_CREAT, initial_value=0)
+        name = sem_name or semaphore_name(self.rings[0].name)
+        self.sem = (posix_ipc.Semaphore(name, posix_ipc.O_CREAT, initial_value=0)
                     if strategy == "block" else None)
         self.polls = 0
         self.sleeps = 0
 
     def idle(self) -> None:
-        """Called after a poll that found nothing."""
+        """Called after a poll that found nothing to do."""
         self.polls += 1
         if self.strategy == "spin" or self.polls < self.spin_polls:
             return
         if self.strategy == "yield":
             os.sched_yield()
             return
-        if _announce_waiting(self.ring.ctrl):
+        # Announce on every input ring, then check them all: a record published
+        # before a producer saw the flag is found here, any later one wakes us.
+        arrived = False
+        for ring in self.rings:
+            arrived |= _announce_waiting(ring.ctrl)
+        if arrived:                 # input waiting that we cannot take yet (no room downstream)
+            self._clear()
+            os.sched_yield()
             return
         self.sleeps += 1
         try:
             self.sem.acquire(self.timeout)
         except posix_ipc.BusyError:
-            _clear_waiting(self.ring.ctrl)      # timed out: poll again, flag down
+            pass
+        self._clear()               # awake: poll again, flags down
+
+    def _clear(self) -> None:
+        for ring in self.rings:
+            _clear_waiting(ring.ctrl)
 
     def busy(self) -> None:
         """Called after a poll that found records."""
@@ -100,9 +117,10 @@ class Waiter:
 class Waker:
     """The producer side: wakes a blocked consumer after publishing."""
 
-    def __init__(self, ring, strategy: str):
+    def __init__(self, ring, strategy: str, sem_name: str | None = None):
         self.ring = ring
-        self.sem = (posix_ipc.Semaphore(semaphore_name(ring.name), posix_ipc.O_CREAT, initial_value=0)
+        name = sem_name or semaphore_name(ring.name)
+        self.sem = (posix_ipc.Semaphore(name, posix_ipc.O_CREAT, initial_value=0)
                     if strategy == "block" else None)
         self.posts = 0
 
@@ -121,8 +139,8 @@ def _clear_waiting(ctrl):
     store_release(ctrl, WAITING, 0)
 
 
-def unlink_semaphore(ring_name: str) -> None:
+def unlink_semaphore(ring_name: str, sem_name: str | None = None) -> None:
     try:
-        posix_ipc.unlink_semaphore(semaphore_name(ring_name))
+        posix_ipc.unlink_semaphore(sem_name or semaphore_name(ring_name))
     except posix_ipc.ExistentialError:
         pass

@@ -27,13 +27,14 @@ from .dataset import load_dataset
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-class _Sink:
-    """Receives each flushed chunk of events: writes them and counts what the
-    summary needs, timing itself so the core's own time can be told apart."""
+class Sink:
+    """Receives each flushed chunk of events: writes them (unless out_dir is
+    None: the benchmarks) and counts what the summary needs, timing itself so
+    the core's own time can be told apart."""
 
-    def __init__(self, out_dir: pathlib.Path):
-        self.ledger = outputs.LedgerWriter(out_dir / "t2_ledger.csv")
-        self.events = outputs.EventWriter(out_dir)
+    def __init__(self, out_dir: pathlib.Path | None):
+        self.ledger = outputs.LedgerWriter(out_dir / "t2_ledger.csv") if out_dir else None
+        self.events = outputs.EventWriter(out_dir) if out_dir else None
         self.accepted = self.rejected = self.trades = 0
         self.seconds = 0.0
 
@@ -44,19 +45,22 @@ class _Sink:
         self.accepted += int(np.count_nonzero(places & (o["status"] == R.ST_ACCEPTED)))
         self.rejected += int(np.count_nonzero(places & (o["status"] == R.ST_REJECTED)))
         self.trades += len(ev.trades)
-        self.ledger.write(ev.balances)
-        self.events.write(ev)
+        if self.ledger:
+            self.ledger.write(ev.balances)
+            self.events.write(ev)
         self.seconds += time.perf_counter() - t0
 
     def close(self) -> None:
-        self.ledger.close()
-        self.events.close()
+        if self.ledger:
+            self.ledger.close()
+            self.events.close()
 
 
-def _summary(core: Core, ds, sink: _Sink) -> dict:
+def summary(best, ds, sink: Sink) -> dict:
+    """summary.txt's items; best(symbol id) -> (bid, ask, bid levels, ask levels)."""
     kinds = ds.commands["kind"]
     first = ds.symbols[0]
-    bid, ask, n_bid, n_ask = core.best(first.id)
+    bid, ask, n_bid, n_ask = best(first.id)
     items = {"symbol": first.name, "rows": ds.rows,
              "places": int(np.count_nonzero(kinds == R.CMD_PLACE)),
              "cancels": int(np.count_nonzero(kinds == R.CMD_CANCEL)),
@@ -71,10 +75,18 @@ def _summary(core: Core, ds, sink: _Sink) -> dict:
     for s in ds.symbols[1:]:
         if s.id not in traded:
             continue
-        bid, ask, n_bid, n_ask = core.best(s.id)
+        bid, ask, n_bid, n_ask = best(s.id)
         items.update({f"{s.name}.best_bid": bid, f"{s.name}.best_ask": ask,
                       f"{s.name}.bid_levels": n_bid, f"{s.name}.ask_levels": n_ask})
     return items
+
+
+def write_finals(out_dir, sink: Sink, balances, open_orders, best, ds) -> None:
+    """Close the event files and write the final-state files (both pipelines)."""
+    sink.close()
+    outputs.write_balances(out_dir / "t2_balances_final.csv", balances)
+    outputs.write_orderbook(out_dir / "t2_orderbook.csv", open_orders)
+    outputs.write_summary(out_dir / "summary.txt", summary(best, ds, sink))
 
 
 def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
@@ -89,7 +101,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust])
     t_loaded = time.perf_counter()
 
-    sink = _Sink(out_dir)
+    sink = Sink(out_dir)
     core.run(ds.deposits, sink)
     t0 = time.perf_counter()
     sink_before = sink.seconds
@@ -104,10 +116,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     core_s = time.perf_counter() - t0 - (sink.seconds - sink_before) - check_s
 
     t_write = time.perf_counter()
-    sink.close()
-    outputs.write_balances(out_dir / "t2_balances_final.csv", core.balances())
-    outputs.write_orderbook(out_dir / "t2_orderbook.csv", core.open_orders())
-    outputs.write_summary(out_dir / "summary.txt", _summary(core, ds, sink))
+    write_finals(out_dir, sink, core.balances(), core.open_orders(), core.best, ds)
     write_s = time.perf_counter() - t_write + sink.seconds
     perf = {"orders": len(cmds), "trades": sink.trades,
             "load_s": round(t_loaded - t_start, 3), "core_s": round(core_s, 3),

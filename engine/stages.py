@@ -1,0 +1,172 @@
+"""The UBSCore and ME state machines as the multi-process (MT) pipeline runs them.
+
+The same functions as the ST kernel (ubs_place, me_place, ...), cut at the
+process boundary: UBSCore sequences commands and forwards the accepted ones,
+the ME matches them and sends settle messages back, UBSCore applies those.
+
+Determinism (DESIGN.md section 2). While UBSCore sequences seq N, settle
+messages of earlier seqs may still be in flight. They can only add to `avail`,
+only remove order ids from the lock index and only free lock slots, so:
+- a command that passes its checks now passes in ST too: accept at once;
+- a rejection that in-flight settles could turn into an acceptance
+  (insufficient balance, duplicate order id, no free order slot) is undone and
+  retried once every earlier seq is settled (`ubs_sequence` returns
+  SEQ_BARRIER); the answer then is ST's;
+- a move re-locks from the order's remaining quantity and lock, which in-flight
+  fills change: it always waits for that barrier.
+A cancel/reduce that UBSCore still finds but whose release is in flight is
+rejected by the ME with the same event ST's UBSCore would emit.
+
+Progress travels in band: after each batch UBSCore sends a CMD_MARK with its
+last seq; the ME echoes it as a SETTLE_MARK after every settle message of
+those seqs, so when UBSCore applies the mark, everything up to it is settled.
+"""
+from .jit import kernel
+
+from . import records as R
+from .book import C_PENDING
+from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, emit_settle
+from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
+from .ubscore import U_SEQ, ubs_deposit, ubs_find, ubs_move, ubs_place, ubs_settle_one, ubs_withdraw
+
+SEQ_DONE = 0        # every command given was sequenced
+SEQ_ROOM = 1        # stopped: an output buffer is low; flush and call again
+SEQ_BARRIER = 2     # stopped: the next command must wait until every earlier seq is settled
+
+_SETTLE_BEV = 7     # balance events one settle message may produce
+
+
+@kernel(inline="always")
+def _timing_reject(out, n_oev, n_bev):
+    """Did the command just run get a rejection that in-flight settles could change?"""
+    if out.n[N_OEV] > n_oev:
+        r = out.oev[n_oev].reason
+        if r == R.R_INSUFFICIENT_BALANCE or r == R.R_DUPLICATE_ORDER_ID or r == R.R_ORDER_CAPACITY:
+            return True
+    if out.n[N_BEV] > n_bev and out.bev[n_bev].reason == R.R_INSUFFICIENT_BALANCE:
+        return True
+    return False
+
+
+@kernel()
+def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, settled):
+    """UBSCore: sequence cmds[start:stop], check and lock each, append the
+    accepted ones (with seq and ref) to fwd[n_fwd[0]:]. `settled`: every settle
+    of every seq <= settled has been applied. Returns (next index, SEQ_*).
+    Leaves room in fwd for the mark the caller appends."""
+    i = start
+    while i < stop:
+        if (n_fwd[0] + 2 > len(fwd) or out.n[N_OEV] + 1 > len(out.oev)
+                or out.n[N_BEV] + 2 > len(out.bev)):
+            return i, SEQ_ROOM
+        cmd = cmds[i]
+        seq = u.ctr[U_SEQ] + 1
+        exact = settled >= seq - 1
+        kind = cmd.kind
+        if kind == R.CMD_MOVE and not exact:
+            return i, SEQ_BARRIER
+        n_oev = out.n[N_OEV]
+        n_bev = out.n[N_BEV]
+        ref = -1
+        if kind == R.CMD_PLACE:
+            ref = ubs_place(u, out, cmd, seq)
+        elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
+            ref = ubs_find(u, out, cmd, seq)
+        elif kind == R.CMD_MOVE:
+            ref = ubs_move(u, out, cmd, seq)
+        elif kind == R.CMD_DEPOSIT:
+            ubs_deposit(u, out, cmd, seq)
+        elif kind == R.CMD_WITHDRAW:
+            ubs_withdraw(u, out, cmd, seq)
+        else:
+            emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+        if not exact and _timing_reject(out, n_oev, n_bev):
+            out.n[N_OEV] = n_oev                # the rejection changed nothing: undo it
+            out.n[N_BEV] = n_bev
+            return i, SEQ_BARRIER
+        u.ctr[U_SEQ] = seq
+        if ref >= 0:
+            f = fwd[n_fwd[0]]
+            n_fwd[0] += 1
+            f.seq = seq
+            f.ts = cmd.ts
+            f.order_id = cmd.order_id
+            f.user_id = cmd.user_id
+            f.price = cmd.price
+            f.qty = cmd.qty
+            f.amount = cmd.amount
+            f.ref = ref
+            f.symbol = cmd.symbol
+            f.kind = kind
+            f.side = cmd.side
+            f.order_type = cmd.order_type
+            f.tif = cmd.tif
+        i += 1
+    return i, SEQ_DONE
+
+
+@kernel()
+def append_mark(fwd, n_fwd, seq):
+    """UBSCore: append "every command up to seq has been sent" to fwd."""
+    f = fwd[n_fwd[0]]
+    n_fwd[0] += 1
+    f.seq = seq
+    f.kind = R.CMD_MARK
+    f.ref = -1
+
+
+@kernel()
+def ubs_apply(u, out, settles, start, stop, settled):
+    """UBSCore: apply settles[start:stop] in order; a mark sets settled[0].
+    Returns the index of the first one not applied (output buffer low)."""
+    i = start
+    while i < stop:
+        if out.n[N_BEV] + _SETTLE_BEV > len(out.bev):
+            return i
+        s = settles[i]
+        if s.kind == R.SETTLE_MARK:
+            settled[0] = s.seq
+        else:
+            ubs_settle_one(u, out, s)
+        i += 1
+    return i
+
+
+@kernel()
+def me_batch(me, out, cmds, start, stop, marked):
+    """The ME: run the accepted commands cmds[start:stop]; a mark is echoed
+    into the settle stream and sets marked[0]. Returns the index of the first
+    command not run; stops early when an output buffer is low or a taker
+    paused (me_resume carries it on at the next call)."""
+    if me_resume(me, out):
+        return start
+    i = start
+    while i < stop:
+        if (out.n[N_OEV] + 8 > len(out.oev) or out.n[N_TEV] + 2 > len(out.tev)
+                or out.n[N_SETTLE] + 4 > len(out.settle)):
+            return i
+        cmd = cmds[i]
+        seq = cmd.seq
+        kind = cmd.kind
+        paused = False
+        if kind == R.CMD_PLACE:
+            paused = me_place(me, out, cmd, seq)
+        elif kind == R.CMD_CANCEL:
+            me_cancel(me, out, cmd, seq)
+        elif kind == R.CMD_REDUCE:
+            me_reduce(me, out, cmd, seq)
+        elif kind == R.CMD_MOVE:
+            paused = me_move(me, out, cmd, seq)
+        elif kind == R.CMD_MARK:
+            emit_settle(out, R.SETTLE_MARK, seq, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0)
+            marked[0] = seq
+        i += 1
+        if paused:
+            return i
+    return i
+
+
+@kernel()
+def me_idle(me):
+    """No taker is paused mid-match."""
+    return me.ctr[C_PENDING] < 0

@@ -1,0 +1,90 @@
+"""The control block: one shared-memory segment the supervisor and every
+process of an MT pipeline read and write.
+
+- progress words, each alone on its cache line and written by one process
+  (with release stores, after the events they vouch for are published):
+  settlement reads them to know up to which seq every stream is complete;
+- the stop request of the supervisor;
+- one PROC_STATS line per process: heartbeat (its loop count), state and
+  counters the supervisor reports in perf.txt and watches for liveness.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.jit import kernel
+from ..engine.records import _dtype
+from ..ipc.atomics import load_acquire, store_release
+from ..ipc.ring import attach_segment
+
+PROCESSES = ("ingestion", "ubscore", "matching", "settlement")
+
+# int64 word index of each shared word; one 64-byte line each.
+U_CMD_DONE = 0       # UBSCore: its own events (rejections, locks...) of every seq <= this are published
+U_SETTLED = 8        # UBSCore: the balance events of every settle of every seq <= this are published
+ME_DONE = 16         # ME: its order/trade events of every seq <= this are published
+STOP = 24            # supervisor: 1 = finish what was sent and stop
+T_START = 32         # ingestion: perf_counter_ns of its first publish
+T_END = 40           # settlement: perf_counter_ns when the last event was merged
+_PROCS_AT = 64       # byte line 8: the PROC_STATS lines
+
+# Process states.
+STARTING, READY, RUNNING, DONE, FAILED = 0, 1, 2, 3, 4
+STATE_NAMES = {STARTING: "starting", READY: "ready", RUNNING: "running", DONE: "done", FAILED: "failed"}
+
+PROC_STATS = _dtype([
+    ("heartbeat", "i8"), ("state", "i8"), ("pid", "i8"),
+    ("work_ns", "i8"),          # time in steps that did work
+    ("steps", "i8"),            # steps that did work
+    ("sleeps", "i8"),           # times it slept on its semaphore
+    ("stalls", "i8"),           # UBSCore: commands that waited for every earlier seq to settle
+    ("stall_ns", "i8"),         # UBSCore: time those waits took
+], 64)
+
+SEGMENT_BYTES = _PROCS_AT * 8 + len(PROCESSES) * PROC_STATS.itemsize
+
+
+@kernel()
+def put(words, i, v):
+    store_release(words, i, v)
+
+
+@kernel()
+def get(words, i):
+    return load_acquire(words, i)
+
+
+class Control:
+    """A view of the control block; `proc(name)` is that process's stats line."""
+
+    def __init__(self, shm, owner: bool):
+        self.shm, self.owner = shm, owner
+        self.words = np.ndarray(_PROCS_AT, np.int64, buffer=shm.buf)
+        self.procs = np.ndarray(len(PROCESSES), PROC_STATS, buffer=shm.buf, offset=_PROCS_AT * 8)
+
+    @classmethod
+    def create(cls, name: str) -> "Control":
+        from multiprocessing import shared_memory
+        c = cls(shared_memory.SharedMemory(name=name, create=True, size=SEGMENT_BYTES), True)
+        c.words[:] = 0
+        c.procs[:] = np.zeros(1, PROC_STATS)
+        return c
+
+    @classmethod
+    def attach(cls, name: str) -> "Control":
+        return cls(attach_segment(name), False)
+
+    def proc(self, name: str):
+        return self.procs[PROCESSES.index(name)]
+
+    def put(self, i: int, v: int) -> None:
+        put(self.words, i, v)
+
+    def get(self, i: int) -> int:
+        return int(get(self.words, i))
+
+    def close(self) -> None:
+        self.words = self.procs = None
+        self.shm.close()
+        if self.owner:
+            self.shm.unlink()

@@ -1,0 +1,172 @@
+"""The supervisor: starts the pipeline's processes, watches them, stops them.
+
+- Creates every segment first (services/wiring.py), after removing those of
+  dead instances, and unlinks them all when it returns, whatever happened.
+- Forks one process per stage; each pins itself to the cores the config gives
+  it, builds its state machine, says READY, and waits for the go that the
+  supervisor gives when all are ready (so no one measures another's start).
+- Each process loops `step()` and beats its heartbeat in the control block;
+  an idle step hands over to its wait strategy.
+- A clean stop is the end of the input (or `stop()`): every ring is drained
+  by its consumer, and each process closes its outputs when its inputs are
+  closed and empty, so the close travels down the pipeline.
+- If any process dies, or its heartbeat stands still for heartbeat_timeout_s,
+  the others are killed and `PipelineError` names the process and its status.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Callable
+
+import psutil
+
+from ..config import Pipeline
+from ..ipc import shm
+from .control import DONE, FAILED, PROCESSES, READY, RUNNING, STATE_NAMES, STOP, T_END, T_START
+from .wiring import Wiring
+
+# A builder makes a process's service in the child: (wiring, stats) -> object
+# with step() -> bool and a `done` attribute; an optional `finish()` runs after.
+Builder = Callable
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+def default_cores(cfg: Pipeline, cores: int | None = None) -> dict[str, list[int]]:
+    """The config's cores, or one core each for UBSCore and the ME."""
+    if cfg.cores:
+        return {k: list(v) for k, v in cfg.cores.items()}
+    avail = sorted(os.sched_getaffinity(0))
+    if len(avail) < 2:
+        return {}
+    return {"ubscore": [avail[0]], "matching": [avail[1]]}
+
+
+def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -> None:
+    stats = wiring.control.proc(name)
+    stats["pid"] = os.getpid()
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)      # the supervisor decides when to stop
+        if cores:
+            psutil.Process().cpu_affinity(cores)
+        svc = build(wiring, stats)
+        waiter = wiring.waiter(name) if name != "ingestion" else None
+        stats["state"] = READY
+        while stats["state"] != RUNNING:
+            time.sleep(0.001)
+        clock = time.perf_counter_ns
+        while not svc.done:
+            t = clock()
+            if svc.step():
+                stats["work_ns"] += clock() - t
+                stats["steps"] += 1
+                if waiter:
+                    waiter.busy()
+            elif waiter:
+                waiter.idle()
+            else:
+                os.sched_yield()
+            stats["heartbeat"] += 1
+        if waiter:
+            stats["sleeps"] = waiter.sleeps
+        finish = getattr(svc, "finish", None)
+        if finish:
+            finish()
+        stats["state"] = DONE
+    except BaseException:
+        stats["state"] = FAILED
+        print(f"xinfinity: {name} failed:", file=sys.stderr)
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    os._exit(0)
+
+
+def _status(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        return f"was killed by signal {signal.Signals(-code).name}"
+    return f"exited with status {code}"
+
+
+class Supervisor:
+    def __init__(self, cfg: Pipeline, builders: dict[str, Builder]):
+        unknown = set(builders) - set(PROCESSES)
+        if unknown:
+            raise ValueError(f"unknown processes {sorted(unknown)}; the pipeline has {PROCESSES}")
+        self.cfg, self.builders = cfg, builders
+        self.cores = default_cores(cfg)
+        self.wiring: Wiring | None = None
+        self.procs: dict[str, mp.Process] = {}
+
+    def run(self, on_ready: Callable[[Wiring], None] | None = None) -> dict:
+        """Run the pipeline to its end; returns every process's stats line."""
+        shm.cleanup_stale()
+        self.wiring = w = Wiring.create(self.cfg)
+        ctx = mp.get_context("fork")
+        try:
+            for name in PROCESSES:
+                p = ctx.Process(target=_serve, name=f"xinf-{name}",
+                                args=(name, self.builders[name], w, self.cores.get(name)))
+                p.start()
+                self.procs[name] = p
+            self._wait(lambda: all(w.control.proc(n)["state"] == READY for n in PROCESSES), "start")
+            if on_ready:
+                on_ready(w)
+            for n in PROCESSES:
+                w.control.proc(n)["state"] = RUNNING
+            self._wait(lambda: all(w.control.proc(n)["state"] == DONE for n in PROCESSES), "run")
+            for p in self.procs.values():
+                p.join()
+            self._check_exits()
+            stats = {n: {f: int(w.control.proc(n)[f]) for f in w.control.procs.dtype.names}
+                     for n in PROCESSES}
+            stats["pipeline"] = {"t_start": w.control.get(T_START), "t_end": w.control.get(T_END)}
+            return stats
+        finally:
+            self._kill_all()
+            w.close()
+
+    def stop(self) -> None:
+        """Ask for a clean stop: ingestion ends its stream, the rest drains."""
+        if self.wiring is not None:
+            self.wiring.control.put(STOP, 1)
+
+    def _wait(self, finished: Callable[[], bool], phase: str) -> None:
+        w = self.wiring
+        beats = {n: (-1, time.monotonic()) for n in PROCESSES}
+        while not finished():
+            time.sleep(0.01)
+            self._check_exits()
+            now = time.monotonic()
+            for n in PROCESSES:
+                st = w.control.proc(n)
+                hb = int(st["heartbeat"])
+                if hb != beats[n][0] or st["state"] != RUNNING:
+                    beats[n] = (hb, now)
+                elif now - beats[n][1] > self.cfg.heartbeat_timeout_s:
+                    raise PipelineError(f"{n} (pid {self.procs[n].pid}) stopped responding: no heartbeat "
+                                        f"for {self.cfg.heartbeat_timeout_s:g} s during {phase}")
+
+    def _check_exits(self) -> None:
+        for n, p in self.procs.items():
+            code = p.exitcode
+            if code is not None and (code != 0 or self.wiring.control.proc(n)["state"] != DONE):
+                state = STATE_NAMES.get(int(self.wiring.control.proc(n)["state"]), "?")
+                raise PipelineError(f"{n} (pid {p.pid}) {_status(code)} (state {state}); "
+                                    "the other processes were stopped")
+
+    def _kill_all(self) -> None:
+        for p in self.procs.values():
+            if p.is_alive():
+                p.kill()
+        for p in self.procs.values():
+            p.join(5)

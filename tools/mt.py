@@ -1,0 +1,128 @@
+"""`xinf pipeline mt`: a dataset through the multi-process pipeline.
+
+Ingestion, UBSCore, the ME and settlement run as separate processes under the
+supervisor (services/), joined by shared-memory rings. Settlement writes
+exactly the files `xinf pipeline st` writes; perf.txt has the pipeline's time
+(first command published to last event merged) and each process's figures:
+time in steps that did work, steps, sleeps on its semaphore, and UBSCore's
+stalls (commands that waited for every earlier seq to settle) and their time.
+"""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import tempfile
+import time
+
+import numpy as np
+
+from xinfinity.config import Capacity, Pipeline
+from xinfinity.engine import records as R
+from xinfinity.engine.core import build_me, build_ubs, prefault_all
+from xinfinity.ipc.wait import STRATEGIES
+from xinfinity.services.control import PROCESSES
+from xinfinity.services.ingestion import Ingestion
+from xinfinity.services.matching import Matching
+from xinfinity.services.settlement import Settlement
+from xinfinity.services.supervisor import PipelineError, Supervisor
+from xinfinity.services.ubscore import UbsCore
+
+from . import outputs
+from .dataset import load_dataset
+from .st import Sink, write_finals
+
+
+def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
+           ds=None, capacity: Capacity = Capacity()) -> dict:
+    """Run the MT pipeline; returns the perf figures (also written to perf.txt).
+    out_dir None: run everything but write nothing (the benchmark)."""
+    t_begin = time.perf_counter()
+    ds = ds if ds is not None else load_dataset(input_dir)
+    t_loaded = time.perf_counter()
+    out_dir = pathlib.Path(out_dir) if out_dir is not None else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    cmds = np.concatenate([ds.deposits, ds.commands])
+    dust_code = R.DUST_CODES[dust]
+    asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
+    n_assets = int(asset_ids.max()) + 1 if len(asset_ids) else 1
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
+    me_final, ubs_final = tmp / "me.npz", tmp / "ubs_locks.npy"
+
+    def ingestion(w, stats):
+        return Ingestion(w, cmds)
+
+    def ubscore(w, stats):
+        u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
+        prefault_all(u)
+        return UbsCore(w, u, ubs_final, stats)
+
+    def matching(w, stats):
+        me = build_me(ds.assets, ds.symbols, capacity)
+        prefault_all(me)
+        return Matching(w, me, me_final)
+
+    def settlement(w, stats):
+        sink = Sink(out_dir)
+        svc = Settlement(w, capacity.max_users, n_assets, sink)
+
+        def finish():
+            if out_dir is None:
+                return
+            book = np.load(me_final)
+            rows = book["open_orders"]
+            rows["lock"] = np.load(ubs_final)[rows["lock"]]     # the ME left each order's ref there
+            best = book["best"]
+            write_finals(out_dir, sink, svc.balances(asset_ids), rows,
+                         lambda s: tuple(int(x) for x in best[s]), ds)
+        svc.finish = finish
+        return svc
+
+    sup = Supervisor(pipeline, {"ingestion": ingestion, "ubscore": ubscore,
+                                "matching": matching, "settlement": settlement})
+    try:
+        stats = sup.run()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    run = stats.pop("pipeline")
+    mt_s = (run["t_end"] - run["t_start"]) / 1e9
+    perf = {"orders": len(ds.commands), "wait": sup.wiring.strategy,
+            "load_s": round(t_loaded - t_begin, 3), "mt_s": round(mt_s, 3),
+            "mt_orders_per_sec": int(len(ds.commands) / mt_s) if mt_s > 0 else 0}
+    if out_dir:
+        perf["trades"] = int(outputs.read_summary(out_dir / "summary.txt")["trades"])
+    for name in PROCESSES:
+        st = stats[name]
+        perf[f"{name}.work_s"] = round(st["work_ns"] / 1e9, 3)
+        perf[f"{name}.steps"] = st["steps"]
+        perf[f"{name}.sleeps"] = st["sleeps"]
+    perf["ubscore.stalls"] = stats["ubscore"]["stalls"]
+    perf["ubscore.stall_s"] = round(stats["ubscore"]["stall_ns"] / 1e9, 3)
+    perf["total_s"] = round(time.perf_counter() - t_begin, 3)
+    if out_dir:
+        outputs.write_summary(out_dir / "perf.txt", perf)
+    return perf
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--input", required=True, help="dataset directory")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
+    p.add_argument("--wait", choices=STRATEGIES, default="auto",
+                   help="how an idle process waits (auto: by cores and processes)")
+
+
+def pipeline_config(args) -> Pipeline:
+    return Pipeline(wait=args.wait)
+
+
+def main(args) -> int:
+    try:
+        perf = run_mt(args.input, args.out, args.dust, pipeline_config(args))
+    except PipelineError as e:
+        print(f"xinf: pipeline failed: {e}")
+        return 1
+    print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
+    for k, v in perf.items():
+        print(f"{k}={v}")
+    return 0
