@@ -19,6 +19,7 @@ def _add_bench(sub):
     bsub = b.add_subparsers(dest="what", required=True)
     _add_tool(bsub, "engine", "bench_engine", "numba core vs the reference implementation")
     _add_tool(bsub, "ring", "bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
+    _add_tool(bsub, "pipeline", "bench_pipeline", "ST vs MT pipeline on the same commands")
 
 
 def _add_pipeline(sub):
@@ -41,15 +42,20 @@ def main(argv=None) -> int:
     _add_run(sub)
     _add_pipeline(sub)
     _add_tool(sub, "gen-fixture", "gen_fixture", "generate a deterministic dataset")
+    _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     args = ap.parse_args(argv)
+    from xinfinity.services.supervisor import PipelineError
     from xinfinity.tools.dataset import DatasetError
     try:
         return int(args.func(args) or 0)
     except DatasetError as e:
         print(f"xinf: bad input: {e}", file=sys.stderr)
         return 2
+    except PipelineError as e:
+        print(f"xinf: pipeline failed: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

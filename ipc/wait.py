@@ -77,8 +77,9 @@ class Waiter:
         self.polls = 0
         self.sleeps = 0
 
-    def idle(self) -> None:
-        """Called after a poll that found nothing to do."""
+    def idle(self, rings=None) -> None:
+        """Called after a poll that found nothing to do; `rings`: the inputs
+        that can end the wait now (default: all of them)."""
         self.polls += 1
         if self.strategy == "spin" or self.polls < self.spin_polls:
             return
@@ -88,11 +89,10 @@ class Waiter:
         # Announce on every input ring, then check them all: a record published
         # before a producer saw the flag is found here, any later one wakes us.
         arrived = False
-        for ring in self.rings:
+        for ring in rings if rings is not None else self.rings:
             arrived |= _announce_waiting(ring.ctrl)
-        if arrived:                 # input waiting that we cannot take yet (no room downstream)
+        if arrived:
             self._clear()
-            os.sched_yield()
             return
         self.sleeps += 1
         try:

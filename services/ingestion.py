@@ -40,6 +40,7 @@ class Ingestion:
                 self.sent += k
                 self.waker.published()
                 return True
+            time.sleep(0.0002)      # ring full: UBSCore is behind; give it the core
             return False
         self.ring.close_producer()
         self.waker.published()

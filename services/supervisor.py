@@ -70,7 +70,7 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
                 if waiter:
                     waiter.busy()
             elif waiter:
-                waiter.idle()
+                waiter.idle(getattr(svc, "wait_on", None))
             else:
                 os.sched_yield()
             stats["heartbeat"] += 1

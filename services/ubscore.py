@@ -43,6 +43,8 @@ class UbsCore:
         self.vouched_cmd = 0
         self.vouched_settled = 0
         self.stall_since = 0        # perf_counter_ns when the waiting command started waiting
+        self._settle_only = [wiring.rings["settle"]]
+        self.wait_on = None         # the inputs that can end an idle wait (None: all)
         self.order_closed = False
         self.done = False
         # Compile now, not mid-run.
@@ -73,6 +75,8 @@ class UbsCore:
         if self.stall_since and self.settled[0] >= seq:
             self.stats["stall_ns"] += time.perf_counter_ns() - self.stall_since
             self.stall_since = 0
+        # While a command waits, only a settle can end the wait.
+        self.wait_on = self._settle_only if self.stall_since else None
         if not self.stall_since:
             c = self.cmds
             if c.empty:
@@ -89,6 +93,7 @@ class UbsCore:
                 if status == SEQ_BARRIER:
                     self.stall_since = time.perf_counter_ns()
                     self.stats["stalls"] += 1
+                    self.wait_on = self._settle_only
         flushed = all([box.flush() for box in self.cmd_boxes])
         if flushed and seq > self.vouched_cmd:
             self.vouched_cmd = seq

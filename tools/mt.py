@@ -24,7 +24,7 @@ from xinfinity.services.control import PROCESSES
 from xinfinity.services.ingestion import Ingestion
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
-from xinfinity.services.supervisor import PipelineError, Supervisor
+from xinfinity.services.supervisor import Supervisor
 from xinfinity.services.ubscore import UbsCore
 
 from . import outputs
@@ -117,11 +117,7 @@ def pipeline_config(args) -> Pipeline:
 
 
 def main(args) -> int:
-    try:
-        perf = run_mt(args.input, args.out, args.dust, pipeline_config(args))
-    except PipelineError as e:
-        print(f"xinf: pipeline failed: {e}")
-        return 1
+    perf = run_mt(args.input, args.out, args.dust, pipeline_config(args))
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")
