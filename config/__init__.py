@@ -52,7 +52,8 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wait: str = "auto"              # spin | yield | block | auto (by cores and processes)
     ring_capacity: int = 1 << 16    # records per ring (a power of two)
     batch: int = 8192               # records a process takes from a ring at once
-    spin_polls: int = 64            # empty polls before yielding or blocking
+    spin_polls: int = 64            # settlement: empty polls before yielding or blocking
+    loop_spins: int = 20000         # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
     heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
     # CPU cores per process; a process not named here may run on any core.
     # Empty: UBSCore and the ME get a core each (when there are two or more).

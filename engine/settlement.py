@@ -30,12 +30,12 @@ def new_ledger(max_users: int, n_assets: int) -> Ledger:
 
 
 @kernel()
-def merge_upto(a, na, b, nb, upto, dst):
-    """Merge the rows (uint64 words, seq in word 0) of a[:na] and b[:nb], both
-    in seq order, into dst while seq <= upto; `a` first on equal seqs. The rows
-    left are moved to the front of a and b. Returns (n merged, a left, b left)."""
-    i = 0
-    j = 0
+def merge_upto(a, ia, na, b, ib, nb, upto, dst):
+    """Merge the rows (uint64 words, seq in word 0) of a[ia:na] and b[ib:nb],
+    both in seq order, into dst while seq <= upto; `a` first on equal seqs.
+    Returns (rows merged, new ia, new ib)."""
+    i = ia
+    j = ib
     k = 0
     width = a.shape[1]
     while True:
@@ -52,13 +52,7 @@ def merge_upto(a, na, b, nb, upto, dst):
         else:
             break
         k += 1
-    for r in range(na - i):
-        for w in range(width):
-            a[r, w] = a[i + r, w]
-    for r in range(nb - j):
-        for w in range(width):
-            b[r, w] = b[j + r, w]
-    return k, na - i, nb - j
+    return k, i, j
 
 
 @kernel()
@@ -103,3 +97,4 @@ def ledger_apply(led, ev, n):
         e.avail = b.avail
         e.frozen = b.frozen
         e.version = b.version
+

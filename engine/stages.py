@@ -24,7 +24,9 @@ those seqs, so when UBSCore applies the mark, everything up to it is settled.
 from .jit import kernel
 
 from . import records as R
+from .bits import prefetch
 from .book import C_PENDING
+from .hashmap import hm_get, hm_home
 from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, emit_settle
 from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
 from .ubscore import U_SEQ, ubs_deposit, ubs_find, ubs_move, ubs_place, ubs_settle_one, ubs_withdraw
@@ -48,14 +50,34 @@ def _timing_reject(out, n_oev, n_bev):
     return False
 
 
+# Prefetch distances (commands ahead), as in the ST kernel (engine/core.py).
+_FAR = 16
+_NEAR = 6
+_NEXT = 2
+
+
+@kernel(inline="always")
+def _ubs_prefetch(u, cmds, i, limit):
+    if i + _FAR < limit:
+        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
+    if i + _NEAR < limit:
+        c = cmds[i + _NEAR]
+        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
+            ref = hm_get(u.lck_map, c.order_id, 0)
+            if ref >= 0:
+                prefetch(u.locks, ref)
+
+
 @kernel()
-def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, settled):
+def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, settled, limit):
     """UBSCore: sequence cmds[start:stop], check and lock each, append the
     accepted ones (with seq and ref) to fwd[n_fwd[0]:]. `settled`: every settle
-    of every seq <= settled has been applied. Returns (next index, SEQ_*).
-    Leaves room in fwd for the mark the caller appends."""
+    of every seq <= settled has been applied; cmds[:limit] are valid (for
+    prefetching). Returns (next index, SEQ_*). Leaves room in fwd for the mark
+    the caller appends."""
     i = start
     while i < stop:
+        _ubs_prefetch(u, cmds, i, limit)
         if (n_fwd[0] + 2 > len(fwd) or out.n[N_OEV] + 1 > len(out.oev)
                 or out.n[N_BEV] + 2 > len(out.bev)):
             return i, SEQ_ROOM
@@ -119,8 +141,12 @@ def append_mark(fwd, n_fwd, seq):
 def ubs_apply(u, out, settles, start, stop, settled):
     """UBSCore: apply settles[start:stop] in order; a mark sets settled[0].
     Returns the index of the first one not applied (output buffer low)."""
+    for j in range(start, min(stop, start + _FAR)):
+        _prefetch_settle(u, settles[j])
     i = start
     while i < stop:
+        if i + _FAR < stop:
+            _prefetch_settle(u, settles[i + _FAR])
         if out.n[N_BEV] + _SETTLE_BEV > len(out.bev):
             return i
         s = settles[i]
@@ -132,8 +158,38 @@ def ubs_apply(u, out, settles, start, stop, settled):
     return i
 
 
+@kernel(inline="always")
+def _prefetch_settle(u, s):
+    if s.kind != R.SETTLE_MARK:
+        prefetch(u.locks, s.buyer_ref)
+        if s.seller_ref >= 0:
+            prefetch(u.locks, s.seller_ref)
+
+
+@kernel(inline="always")
+def _me_prefetch(me, cmds, i, limit):
+    if i + _NEAR < limit:
+        c = cmds[i + _NEAR]
+        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
+            slot = me.ref_slot[c.ref]
+            if slot >= 0:
+                prefetch(me.orders, slot)
+    if i + _NEXT < limit:
+        c = cmds[i + _NEXT]
+        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
+            slot = me.ref_slot[c.ref]
+            if slot >= 0:
+                o = me.orders[slot]
+                if o.prev >= 0:
+                    prefetch(me.orders, o.prev)
+                if o.next >= 0:
+                    prefetch(me.orders, o.next)
+                if o.level >= 0:
+                    prefetch(me.levels, o.level)
+
+
 @kernel()
-def me_batch(me, out, cmds, start, stop, marked):
+def me_batch(me, out, cmds, start, stop, marked, limit):
     """The ME: run the accepted commands cmds[start:stop]; a mark is echoed
     into the settle stream and sets marked[0]. Returns the index of the first
     command not run; stops early when an output buffer is low or a taker
@@ -142,6 +198,7 @@ def me_batch(me, out, cmds, start, stop, marked):
         return start
     i = start
     while i < stop:
+        _me_prefetch(me, cmds, i, limit)
         if (out.n[N_OEV] + 8 > len(out.oev) or out.n[N_TEV] + 2 > len(out.tev)
                 or out.n[N_SETTLE] + 4 > len(out.settle)):
             return i

@@ -16,9 +16,13 @@ On x86-64 both compile to plain MOVs (its memory model is already TSO); what
 they buy is that the compiler may neither cache nor reorder them. On ARM they
 become LDAR/STLR.
 """
+import time
+
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ..engine.jit import kernel
 
 
 def _element_ptr(context, builder, aryty, ary_value, idx):
@@ -87,3 +91,15 @@ def cycles(typingctx):
         return builder.call(fn, [])
 
     return sig, codegen
+
+
+@kernel()
+def now_cycles():
+    return cycles()
+
+
+def cycles_per_ns(seconds: float = 0.05) -> float:
+    """The cycle counter's rate, measured against the OS clock."""
+    c0, t0 = now_cycles(), time.perf_counter_ns()
+    time.sleep(seconds)
+    return (now_cycles() - c0) / (time.perf_counter_ns() - t0)

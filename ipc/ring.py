@@ -82,6 +82,39 @@ def ring_consume(ctrl, slots, dst, max_n):
 
 
 @kernel()
+def ring_take_all(ctrl, slots, words, pos, p):
+    """Consume everything the ring holds into words[pos[2p+1]:] (pending rows
+    are words[pos[2p]:pos[2p+1]]), moving pending rows to the front when the
+    end is reached. Returns False if the buffer is full of pending rows and
+    the ring still holds more (the caller grows the buffer and calls again)."""
+    head = pos[2 * p]
+    n = pos[2 * p + 1]
+    cap = len(words)
+    width = words.shape[1]
+    if head == n:
+        head = 0
+        n = 0
+    while True:
+        if n == cap:
+            if head == 0:
+                pos[2 * p] = head
+                pos[2 * p + 1] = n
+                return False
+            for r in range(n - head):
+                for w in range(width):
+                    words[r, w] = words[head + r, w]
+            n -= head
+            head = 0
+        k = ring_consume(ctrl, slots, words[n:], cap - n)
+        n += k
+        if n < cap:
+            pos[2 * p] = head
+            pos[2 * p + 1] = n
+            return True
+
+
+
+@kernel()
 def ring_close(ctrl):
     """Producer: nothing more will be published (ordered after the last publish)."""
     store_release(ctrl, CLOSED, 1)

@@ -126,6 +126,11 @@ class Waker:
 
     def published(self) -> None:
         if self.sem is not None and _should_wake(self.ring.ctrl):
+            self.post()
+
+    def post(self) -> None:
+        """Wake the consumer (a compiled loop already saw, and cleared, its flag)."""
+        if self.sem is not None:
             self.posts += 1
             self.sem.release()
 

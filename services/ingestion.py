@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 
-from ..ipc import wait
 from ..ipc.ring import ring_publish
 from .control import STOP, T_START
 from .wiring import Wiring
@@ -21,7 +20,7 @@ class Ingestion:
         self.wiring = wiring
         self.ring = wiring.rings["cmd"]
         self.words = self.ring.words_of(np.ascontiguousarray(commands))
-        self.waker = wait.Waker(self.ring, wiring.strategy, wiring.sem_name("ubscore"))
+        self.waker = wiring.waker("cmd")
         self.batch = wiring.cfg.batch
         self.sent = 0
         self.done = False

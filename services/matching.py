@@ -1,63 +1,73 @@
 """The ME process: matches the commands UBSCore accepted, for all symbols.
 
-A thin shell around engine/stages.me_batch: take accepted commands from the
-order ring, run them, publish order and trade events to settlement and settle
-messages back to UBSCore, then vouch (ME_DONE) for every seq up to the last
-mark whose events are all out. At the end it leaves its book for settlement's
-final files (`final_path`).
+A thin shell around the compiled loop `services/loops.me_loop`: take accepted
+commands from the order ring, run them (engine/stages.me_batch), publish
+order and trade events to settlement and settle messages back to UBSCore,
+then vouch (ME_DONE) for every seq up to the last mark whose events are all
+out. At the end it leaves its book for settlement's final files.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from ..engine import records as R
 from ..engine.core import best_of, open_order_rows
-from ..engine.emit import N_OEV, N_SETTLE, N_TEV, new_out
-from ..engine.stages import me_batch, me_idle
-from .control import ME_DONE
+from ..engine.emit import new_out
+from ..engine.stages import me_idle
+from . import loops as L
 from .wiring import Wiring
 
 
 class Matching:
     def __init__(self, wiring: Wiring, me, final_path):
         self.wiring, self.me, self.final_path = wiring, me, final_path
-        self.inbox = wiring.inbox("order")
-        self.out = out = new_out()
-        self.boxes = [wiring.outbox("m_oev", out.oev, out.n, N_OEV),
-                      wiring.outbox("m_tev", out.tev, out.n, N_TEV),
-                      wiring.outbox("settle", out.settle, out.n, N_SETTLE)]
-        self.marked = np.zeros(1, np.int64)
-        self.vouched = 0
+        cfg, rings = wiring.cfg, wiring.rings
+        out = new_out()
+        cmds = np.zeros(cfg.batch, R.CMD)
+        self.st = np.zeros(L.S_WORDS, np.int64)
+        r = {n: rings[n] for n in ("order", "m_oev", "m_tev", "settle")}
+        self.args = (me, out, np.zeros(1, np.int64),
+                     r["order"].ctrl, r["order"].slots, cmds, r["order"].words_of(cmds),
+                     r["m_oev"].ctrl, r["m_oev"].slots, r["m_oev"].words_of(out.oev),
+                     r["m_tev"].ctrl, r["m_tev"].slots, r["m_tev"].words_of(out.tev),
+                     r["settle"].ctrl, r["settle"].slots, r["settle"].words_of(out.settle),
+                     wiring.control.words, self.st, int(os.environ.get('XINF_CHUNK', cfg.batch)))
+        self.inp = r["order"]
+        self.outs = [r["m_oev"], r["m_tev"], r["settle"]]
+        self.wakers = [wiring.waker(ring.name) for ring in self.outs]
+        self.max_polls = cfg.loop_spins
         self.done = False
-        me_batch(me, self.out, self.inbox.buf, 0, 0, self.marked)   # compile now, not mid-run
+        L.me_loop(*self.args, 1, 0)             # compile now, not mid-run
         me_idle(me)
 
     def step(self) -> bool:
-        if self.done:
-            return False
-        inbox = self.inbox
-        work = False
-        if inbox.empty and me_idle(self.me):
-            work = inbox.refill() > 0
-        if not inbox.empty or not me_idle(self.me):
-            n0 = self.out.n.sum()
-            head = me_batch(self.me, self.out, inbox.buf, inbox.head, inbox.tail, self.marked)
-            work |= head != inbox.head or self.out.n.sum() != n0
-            inbox.head = head
-        flushed = all([box.flush() for box in self.boxes])
-        if flushed and self.marked[0] > self.vouched:
-            self.vouched = int(self.marked[0])
-            self.wiring.control.put(ME_DONE, self.vouched)
-            work = True
-        if flushed and me_idle(self.me) and inbox.finished():
+        st = self.st
+        work0 = st[L.S_WORK]
+        status = L.me_loop(*self.args, self.max_polls, 1 << 16)
+        if st[L.S_WAKE]:
+            for i, waker in enumerate(self.wakers):
+                if st[L.S_WAKE] & (1 << i):
+                    waker.post()
+            st[L.S_WAKE] = 0
+        if (status == L.IDLE and st[L.S_FLUSHED] and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
+                and me_idle(self.me) and self.inp.closed and self.inp.available() == 0):
             self._finish()
-        return work
+        return st[L.S_WORK] != work0
 
     def _finish(self) -> None:
+        import os, sys
+        from ..ipc.atomics import cycles_per_ns
+        if os.environ.get("XINF_DEBUG"):
+            st = self.st
+            print(f"matching: me_batch {st[20] / cycles_per_ns() / 1e6:.1f} ms over {st[21]} cmds in {st[22]} calls", file=sys.stderr)
         # The open orders with each one's ref in place of its lock (UBSCore
         # knows the locks), and the top of every book.
         rows = open_order_rows(self.me, np.arange(len(self.me.ref_slot), dtype=np.int64))
         best = np.array([best_of(self.me, s) for s in range(len(self.me.syms))], np.int64)
         np.savez(self.final_path, open_orders=rows, best=best)
-        for box in self.boxes:
-            box.close()
+        for ring, waker in zip(self.outs, self.wakers):
+            ring.close_producer()
+            waker.post()
         self.done = True

@@ -57,14 +57,21 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
         if cores:
             psutil.Process().cpu_affinity(cores)
         svc = build(wiring, stats)
-        waiter = wiring.waiter(name) if name != "ingestion" else None
+        # UBSCore's and the ME's compiled loops spin before they report idle;
+        # settlement works in batches and is not on the critical path.
+        spins = 1 if name in ("ubscore", "matching", "settlement") else wiring.cfg.spin_polls
+        waiter = wiring.waiter(name, spins) if name != "ingestion" else None
         stats["state"] = READY
         while stats["state"] != RUNNING:
             time.sleep(0.001)
         clock = time.perf_counter_ns
+        t_first = 0
+        cpu0 = time.process_time()
         while not svc.done:
             t = clock()
             if svc.step():
+                if _NAP and name == "settlement": time.sleep(_NAP)
+                if not t_first: t_first = t
                 stats["work_ns"] += clock() - t
                 stats["steps"] += 1
                 if waiter:
@@ -76,6 +83,9 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
             stats["heartbeat"] += 1
         if waiter:
             stats["sleeps"] = waiter.sleeps
+        if os.environ.get("XINF_DEBUG"):
+            t0 = wiring.control.get(32)
+            print(f"{name}: first {(t_first-t0)/1e6:.1f} ms, end {(clock()-t0)/1e6:.1f} ms, work {stats['work_ns']/1e6:.1f} ms, cpu {1e3*(time.process_time()-cpu0):.1f} ms, steps {stats['steps']}, hb {stats['heartbeat']}", file=sys.stderr)
         finish = getattr(svc, "finish", None)
         if finish:
             finish()
@@ -87,6 +97,9 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
         sys.stderr.flush()
         os._exit(1)
     os._exit(0)
+
+
+_NAP = float(os.environ.get("XINF_NAP", "0"))
 
 
 def _status(code: int | None) -> str:

@@ -13,14 +13,11 @@ input rings when it has said it sleeps.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..config import Pipeline
 from ..engine import records as R
 from ..ipc import shm, wait
 from ..ipc.ring import Ring
 from .control import Control
-from .ports import Inbox, Outbox
 
 # name: (record, producer, consumer)
 RINGS = {
@@ -56,22 +53,37 @@ class Wiring:
             for r in rings.values():
                 r.close()
             raise
-        return cls(instance, cfg, strategy, rings, control)
+        w = cls(instance, cfg, strategy, rings, control)
+        w._warm()
+        return w
+
+    def _warm(self) -> None:
+        """Load every ring, wait and control kernel here, before the fork, so
+        that no process pays numba's cache load on its first record."""
+        from ..ipc.ring import ring_available, ring_consume, ring_is_closed, ring_publish
+        for ring in self.rings.values():
+            empty = ring.slots[:0]
+            ring_publish(ring.ctrl, ring.slots, empty, 0)
+            ring_consume(ring.ctrl, ring.slots, empty, 0)
+            ring_available(ring.ctrl)
+            ring_is_closed(ring.ctrl)
+            wait._should_wake(ring.ctrl)
+            wait._announce_waiting(ring.ctrl)
+            wait._clear_waiting(ring.ctrl)
+        self.control.put(0, 0)
+        self.control.get(0)
 
     def sem_name(self, consumer: str) -> str:
         return "/" + shm.part_name(self.instance, consumer) + "-sem"
 
-    def inbox(self, name: str) -> Inbox:
-        return Inbox(self.rings[name], self.cfg.batch)
+    def waker(self, ring_name: str) -> wait.Waker:
+        """The producer's side of the ring's consumer's wait strategy."""
+        name = ring_name[len(self.instance) + 1:] if ring_name.startswith(self.instance + "-") else ring_name
+        return wait.Waker(self.rings[name], self.strategy, self.sem_name(RINGS[name][2]))
 
-    def outbox(self, name: str, buf: np.ndarray, counts: np.ndarray, index: int) -> Outbox:
-        consumer = RINGS[name][2]
-        ring = self.rings[name]
-        return Outbox(ring, buf, counts, index, wait.Waker(ring, self.strategy, self.sem_name(consumer)))
-
-    def waiter(self, process: str) -> wait.Waiter:
+    def waiter(self, process: str, spin_polls: int) -> wait.Waiter:
         inputs = [self.rings[n] for n, (_, _, c) in RINGS.items() if c == process]
-        return wait.Waiter(inputs, self.strategy, self.cfg.spin_polls, sem_name=self.sem_name(process))
+        return wait.Waiter(inputs, self.strategy, spin_polls, sem_name=self.sem_name(process))
 
     def close(self) -> None:
         """Unmap (and, in the creator, unlink) every segment and semaphore."""

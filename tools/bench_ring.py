@@ -23,7 +23,7 @@ import numpy as np
 
 from xinfinity.engine.jit import kernel
 from xinfinity.ipc import shm, wait
-from xinfinity.ipc.atomics import cycles
+from xinfinity.ipc.atomics import cycles, cycles_per_ns, now_cycles
 from xinfinity.ipc.ring import Ring, attach_segment, ring_consume, ring_publish
 
 MSG = np.dtype([("seq", "<i8"), ("stamp", "<i8"), ("pad", "<i8", 6)])   # 64 bytes
@@ -203,7 +203,7 @@ def _latency_proc(role, name, n, strategy, lat_name, out):
             for i in range(n):
                 time.sleep(0.0002)
                 one[0, 0] = i
-                one[0, 1] = _now()
+                one[0, 1] = now_cycles()
                 while ring_publish(ring.ctrl, ring.slots, one, 1) == 0:
                     pass
                 waker.published()
@@ -219,15 +219,11 @@ def _latency_proc(role, name, n, strategy, lat_name, out):
                 while ring_consume(ring.ctrl, ring.slots, one, 1) == 0:
                     waiter.idle()
                 waiter.busy()
-                lat[i] = _now() - np.int64(one[0, 1])
+                lat[i] = now_cycles() - np.int64(one[0, 1])
             waiter.close()
         out.value = n
     ring.close()
 
-
-@kernel()
-def _now():
-    return cycles()
 
 
 _SHM = {}
@@ -237,12 +233,6 @@ def shm_buf(name):
     if name not in _SHM:
         _SHM[name] = attach_segment(name)
     return _SHM[name].buf
-
-
-def _cycles_per_ns() -> float:
-    c0, t0 = _now(), time.perf_counter_ns()
-    time.sleep(0.2)
-    return (_now() - c0) / (time.perf_counter_ns() - t0)
 
 
 def _latency(n, strategy, per_ns):
@@ -274,7 +264,7 @@ def main(args) -> int:
         _spin_receive(tmp.ctrl, tmp.slots, 1, np.zeros(1, np.int64), buf[:1])
     finally:
         tmp.close()
-    per_ns = _cycles_per_ns()
+    per_ns = cycles_per_ns(0.2)
     print(f"cores: {os.cpu_count()}, 64-byte messages, ring capacity {CAP}, cycle counter {per_ns:.2f}/ns")
 
     ring_rate = _ring_rate(args.messages)

@@ -20,33 +20,25 @@ from xinfinity.config import Capacity, Pipeline
 from xinfinity.engine import records as R
 from xinfinity.engine.core import build_me, build_ubs, prefault_all
 from xinfinity.ipc.wait import STRATEGIES
-from xinfinity.services.control import PROCESSES
+from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
 from xinfinity.services.supervisor import Supervisor
 from xinfinity.services.ubscore import UbsCore
+from xinfinity.services.wiring import Wiring
 
 from . import outputs
 from .dataset import load_dataset
 from .st import Sink, write_finals
 
 
-def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
-           ds=None, capacity: Capacity = Capacity()) -> dict:
-    """Run the MT pipeline; returns the perf figures (also written to perf.txt).
-    out_dir None: run everything but write nothing (the benchmark)."""
-    t_begin = time.perf_counter()
-    ds = ds if ds is not None else load_dataset(input_dir)
-    t_loaded = time.perf_counter()
-    out_dir = pathlib.Path(out_dir) if out_dir is not None else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
+def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> dict:
+    """How each process builds its service (in the child, after the fork)."""
     cmds = np.concatenate([ds.deposits, ds.commands])
     dust_code = R.DUST_CODES[dust]
     asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
     n_assets = int(asset_ids.max()) + 1 if len(asset_ids) else 1
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
     me_final, ubs_final = tmp / "me.npz", tmp / "ubs_locks.npy"
 
     def ingestion(w, stats):
@@ -78,8 +70,21 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         svc.finish = finish
         return svc
 
-    sup = Supervisor(pipeline, {"ingestion": ingestion, "ubscore": ubscore,
-                                "matching": matching, "settlement": settlement})
+    return {"ingestion": ingestion, "ubscore": ubscore, "matching": matching, "settlement": settlement}
+
+
+def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
+           ds=None, capacity: Capacity = Capacity()) -> dict:
+    """Run the MT pipeline; returns the perf figures (also written to perf.txt).
+    out_dir None: run everything but write nothing (the benchmark)."""
+    t_begin = time.perf_counter()
+    ds = ds if ds is not None else load_dataset(input_dir)
+    t_loaded = time.perf_counter()
+    out_dir = pathlib.Path(out_dir) if out_dir is not None else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
+    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp))
     try:
         stats = sup.run()
     finally:
@@ -102,6 +107,41 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     if out_dir:
         outputs.write_summary(out_dir / "perf.txt", perf)
     return perf
+
+
+def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(wait="spin"),
+                    seed: int = 0, capacity: Capacity = Capacity()) -> dict:
+    """The four services in this one process, their steps interleaved at
+    random (seeded): every timing the processes could produce is a possible
+    schedule here, so with tiny rings this tests determinism and freedom from
+    deadlock without processes. Returns each service's step count."""
+    rng = np.random.default_rng(seed)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
+    out_dir = pathlib.Path(out_dir) if out_dir is not None else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    w = Wiring.create(pipeline)
+    try:
+        stats = np.zeros(len(PROCESSES), PROC_STATS)
+        svcs = [b(w, stats[i]) for i, b in enumerate(_builders(ds, out_dir, dust, capacity, tmp).values())]
+        steps = [0] * len(svcs)
+        idle = 0
+        while not all(s.done for s in svcs):
+            live = [i for i, s in enumerate(svcs) if not s.done]
+            i = live[int(rng.integers(len(live)))]
+            if svcs[i].step():
+                steps[i] += 1
+                idle = 0
+            else:
+                idle += 1
+                if idle > 10_000:
+                    raise RuntimeError(f"no service can make progress: deadlock ({steps} steps done)")
+            if svcs[i].done and hasattr(svcs[i], "finish"):
+                svcs[i].finish()
+        return dict(zip(PROCESSES, steps))
+    finally:
+        w.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def add_arguments(p) -> None:

@@ -1,0 +1,209 @@
+"""The polling loops of UBSCore and the ME, compiled.
+
+A loop in Python costs some microseconds per turn (every numba call unboxes
+the state's arrays); UBSCore's stalls are a round trip through the ME, so
+that cost would be paid on every one. These kernels poll the rings, run the
+state machines of engine/stages.py, publish, and vouch for progress, all
+inside numba, and return to the Python shell only when:
+
+- IDLE: nothing to do for `max_polls` turns (the shell may sleep);
+- WAKE: a consumer said it sleeps on a ring just published to (the shell
+  posts its semaphore; numba cannot);
+- BUDGET: `budget` turns passed (the shell beats its heartbeat).
+
+Loop state that must survive between calls lives in the int64 array `st`
+(indices below), so the shell can read it too.
+"""
+from ..engine.emit import N_BEV, N_OEV, N_SETTLE, N_TEV
+from ..engine.jit import kernel
+from ..engine.stages import SEQ_BARRIER, append_mark, me_batch, me_idle, ubs_apply, ubs_sequence
+from ..engine.ubscore import U_SEQ
+from ..ipc.atomics import cycles, store_release
+from ..engine.settlement import ledger_apply, merge_upto
+from ..ipc.ring import ring_consume, ring_publish, ring_take_all
+from ..ipc.wait import _should_wake
+from .control import ME_DONE, U_CMD_DONE, U_SETTLED
+
+IDLE, WAKE, BUDGET = 0, 1, 2
+
+# st indices shared by both loops
+S_IN_HEAD = 0        # first input record not yet worked through
+S_IN_TAIL = 1
+S_IN2_HEAD = 2       # UBSCore's second input (settles)
+S_IN2_TAIL = 3
+S_SENT = 4           # 4..7: records of each output already published
+S_PUBLISHED = 8      # records published, all outputs (progress detector)
+S_WAKE = 9           # bit per output whose consumer must be posted
+S_WORK = 10          # turns that did work
+S_FLUSHED = 11       # 1 when nothing is waiting to be published
+S_SETTLED = 12       # UBSCore: every settle of every seq <= this is applied
+S_MARKED = 13        # last mark sent (UBSCore) or echoed (ME)
+S_VOUCHED = 14       # last seq vouched for on the control block
+S_VOUCHED2 = 15      # UBSCore: last settled seq vouched for
+S_STALL_SINCE = 16   # UBSCore: cycle count when the waiting command began to wait, 0: none
+S_STALLS = 17
+S_STALL_CYCLES = 18
+S_STALL_BEHIND = 19  # UBSCore: sum over stalls of the seqs not yet settled when each began
+S_WORDS = 24
+
+
+@kernel(inline="always")
+def _flush(ctrl, slots, words, counts, ci, st, out_no):
+    """Publish words[sent:counts[ci]]; True when nothing is left pending."""
+    n = counts[ci]
+    sent = st[S_SENT + out_no]
+    if sent < n:
+        k = ring_publish(ctrl, slots, words[sent:n], n - sent)
+        if k > 0:
+            sent += k
+            st[S_SENT + out_no] = sent
+            st[S_PUBLISHED] += k
+            if _should_wake(ctrl):
+                st[S_WAKE] |= 1 << out_no
+    if sent == n:
+        if n > 0:
+            counts[ci] = 0
+            st[S_SENT + out_no] = 0
+        return True
+    return False
+
+
+@kernel()
+def ubs_loop(u, out_c, out_s, fwd, n_fwd,
+             cmd_ctrl, cmd_slots, cmds, cmd_words, set_ctrl, set_slots, sets, set_words,
+             ord_ctrl, ord_slots, fwd_words, uo_ctrl, uo_slots, uo_words,
+             ub_ctrl, ub_slots, ub_words, sb_ctrl, sb_slots, sb_words,
+             control, st, chunk, max_polls, budget):
+    """UBSCore: settles first (they free the ME and may end a stall), then
+    commands unless one is waiting; outputs are published every turn, so a
+    full ring never stops the settles (no deadlock with the ME)."""
+    polls = 0
+    settled = st[S_SETTLED:S_SETTLED + 1]
+    for _ in range(budget):
+        pub0 = st[S_PUBLISHED]
+        work = False
+        # -- settles
+        if st[S_IN2_HEAD] == st[S_IN2_TAIL]:
+            st[S_IN2_HEAD] = 0
+            st[S_IN2_TAIL] = ring_consume(set_ctrl, set_slots, set_words, len(sets))
+        if st[S_IN2_HEAD] < st[S_IN2_TAIL]:
+            c0 = cycles()
+            h = ubs_apply(u, out_s, sets, st[S_IN2_HEAD], st[S_IN2_TAIL], settled)
+            st[20] += cycles() - c0
+            work |= h != st[S_IN2_HEAD]
+            st[S_IN2_HEAD] = h
+        sb_done = _flush(sb_ctrl, sb_slots, sb_words, out_s.n, N_BEV, st, 3)
+        if sb_done and st[S_SETTLED] > st[S_VOUCHED2]:
+            st[S_VOUCHED2] = st[S_SETTLED]
+            store_release(control, U_SETTLED, st[S_SETTLED])
+        # -- commands
+        seq = u.ctr[U_SEQ]
+        if st[S_STALL_SINCE] != 0 and st[S_SETTLED] >= seq:
+            st[S_STALL_CYCLES] += cycles() - st[S_STALL_SINCE]
+            st[S_STALL_SINCE] = 0
+        if st[S_STALL_SINCE] == 0:
+            if st[S_IN_HEAD] == st[S_IN_TAIL]:
+                st[S_IN_HEAD] = 0
+                st[S_IN_TAIL] = ring_consume(cmd_ctrl, cmd_slots, cmd_words, len(cmds))
+            if st[S_IN_HEAD] < st[S_IN_TAIL]:
+                c0 = cycles()
+                h, status = ubs_sequence(u, out_c, cmds, st[S_IN_HEAD],
+                                         min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk),
+                                         fwd, n_fwd, st[S_SETTLED], st[S_IN_TAIL])
+                st[21] += cycles() - c0
+                work |= h != st[S_IN_HEAD]
+                st[S_IN_HEAD] = h
+                seq = u.ctr[U_SEQ]
+                if seq > st[S_MARKED]:
+                    append_mark(fwd, n_fwd, seq)
+                    st[S_MARKED] = seq
+                if status == SEQ_BARRIER:
+                    st[S_STALL_SINCE] = max(cycles(), 1)
+                    st[S_STALLS] += 1
+                    st[S_STALL_BEHIND] += seq - st[S_SETTLED]
+        c0 = cycles()
+        f0 = _flush(ord_ctrl, ord_slots, fwd_words, n_fwd, 0, st, 0)
+        f1 = _flush(uo_ctrl, uo_slots, uo_words, out_c.n, N_OEV, st, 1)
+        f2 = _flush(ub_ctrl, ub_slots, ub_words, out_c.n, N_BEV, st, 2)
+        st[22] += cycles() - c0
+        if f0 and f1 and f2 and seq > st[S_VOUCHED]:
+            st[S_VOUCHED] = seq
+            store_release(control, U_CMD_DONE, seq)
+        st[S_FLUSHED] = 1 if (f0 and f1 and f2 and sb_done) else 0
+        if work or st[S_PUBLISHED] != pub0:
+            st[S_WORK] += 1
+            polls = 0
+        else:
+            polls += 1
+            if polls >= max_polls:
+                return IDLE
+        if st[S_WAKE] != 0:
+            return WAKE
+    return BUDGET
+
+
+@kernel()
+def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
+            mo_ctrl, mo_slots, mo_words, mt_ctrl, mt_slots, mt_words, set_ctrl, set_slots, set_words,
+            control, st, chunk, max_polls, budget):
+    """The ME: run accepted commands, publish events and settles, vouch."""
+    polls = 0
+    for _ in range(budget):
+        pub0 = st[S_PUBLISHED]
+        work = False
+        idle = me_idle(me)
+        if st[S_IN_HEAD] == st[S_IN_TAIL] and idle:
+            st[S_IN_HEAD] = 0
+            st[S_IN_TAIL] = ring_consume(ord_ctrl, ord_slots, cmd_words, len(cmds))
+        if st[S_IN_HEAD] < st[S_IN_TAIL] or not idle:
+            n0 = out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE]
+            c0 = cycles()
+            h = me_batch(me, out, cmds, st[S_IN_HEAD], min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk), marked,
+                         st[S_IN_TAIL])
+            st[20] += cycles() - c0
+            st[21] += h - st[S_IN_HEAD]
+            st[22] += 1
+            work |= h != st[S_IN_HEAD] or out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE] != n0
+            st[S_IN_HEAD] = h
+        f0 = _flush(mo_ctrl, mo_slots, mo_words, out.n, N_OEV, st, 0)
+        f1 = _flush(mt_ctrl, mt_slots, mt_words, out.n, N_TEV, st, 1)
+        f2 = _flush(set_ctrl, set_slots, set_words, out.n, N_SETTLE, st, 2)
+        if f0 and f1 and f2 and marked[0] > st[S_VOUCHED]:
+            st[S_VOUCHED] = marked[0]
+            store_release(control, ME_DONE, marked[0])
+        st[S_FLUSHED] = 1 if (f0 and f1 and f2) else 0
+        if work or st[S_PUBLISHED] != pub0:
+            st[S_WORK] += 1
+            polls = 0
+        else:
+            polls += 1
+            if polls >= max_polls:
+                return IDLE
+        if st[S_WAKE] != 0:
+            return WAKE
+    return BUDGET
+
+
+# settlement's pending streams, in `pos` order (pos[2p] head, pos[2p+1] end)
+P_U_OEV, P_M_OEV, P_U_BEV, P_S_BEV, P_TEV = 0, 1, 2, 3, 4
+
+
+@kernel()
+def settle_step(ctrls, slots, bufs, pos, upto, oev, oev_words, bev, bev_words, ledger, res):
+    """Settlement: take all five rings, then merge every event up to seq
+    `upto` into oev / bev in ST order and set the balance-after values.
+    res[0], res[1]: order / balance events merged. Returns -1, or the stream
+    whose buffer must grow before calling again."""
+    for p in range(5):
+        if not ring_take_all(ctrls[p], slots[p], bufs[p], pos, p):
+            return p
+    k, pos[2 * P_U_OEV], pos[2 * P_M_OEV] = merge_upto(
+        bufs[P_U_OEV], pos[2 * P_U_OEV], pos[2 * P_U_OEV + 1],
+        bufs[P_M_OEV], pos[2 * P_M_OEV], pos[2 * P_M_OEV + 1], upto, oev_words)
+    res[0] = k
+    k, pos[2 * P_U_BEV], pos[2 * P_S_BEV] = merge_upto(
+        bufs[P_U_BEV], pos[2 * P_U_BEV], pos[2 * P_U_BEV + 1],
+        bufs[P_S_BEV], pos[2 * P_S_BEV], pos[2 * P_S_BEV + 1], upto, bev_words)
+    res[1] = k
+    ledger_apply(ledger, bev, k)
+    return -1
