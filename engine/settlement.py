@@ -1,100 +1,123 @@
-"""Settlement's state machine: the MT event streams back in ST order.
+"""Settlement's state machine: a replica of UBSCore that replays, in seq
+order, the sequenced command log and the ME's outputs, and so emits every
+event exactly as ST does.
 
-In MT, events reach settlement on separate rings, each in seq order:
-UBSCore's rejections, the ME's order events, the ME's trades, UBSCore's balance
-events of commands (locks, deposits, withdrawals) and UBSCore's balance events
-of settle messages. ST emits, for each seq, the command's own events first and
-then those of its fills. `merge_upto` rebuilds that order for every seq up to
-the one all streams have passed.
+In MT, UBSCore decides while settles of earlier seqs may still be in flight,
+so the balance-after values of its own events (and their interleaving with
+those of fills) depend on timing. The replica has no such problem: it runs
+the same UBSCore functions on the commands in seq order, and after each
+command applies that seq's settle messages from the ME, copying the ME's
+order and trade events of that seq in between: the ST kernel's loop with the
+ME's work done elsewhere. Its decisions must equal UBSCore's (both are ST's);
+any difference is recorded as a divergence, never silently passed.
 
-A balance event carries the slot's values after it (avail, frozen, version).
-UBSCore's values depend on timing: it may apply seq N+1's lock before seq N's
-fills. `Ledger` replays every balance event in ST order on its own table and
-rewrites those values, which then are ST's exactly (the same operations in the
-same order from the same zero state); its table is also the final balances.
+Two details of the cut:
+- refs (lock slots) are allocated by timing in UBSCore; the replica keeps its
+  own and maps UBSCore's (`refmap`), set when an accepted place is replayed;
+- a cancel or reduce that UBSCore found but whose release was in flight was
+  rejected by the ME; the replica rejects it itself and skips the ME's event.
 """
-from collections import namedtuple
-
-import numpy as np
 from .jit import kernel
 
 from . import records as R
-from .hashmap import hm_get, hm_put, new_map
+from .emit import N_BEV, N_OEV, N_TEV, emit_rejected
+from .ubscore import U_SEQ, ubs_deposit, ubs_find, ubs_move, ubs_place, ubs_settle_one, ubs_withdraw
 
-Ledger = namedtuple("Ledger", ["bal", "user_ids", "usr_map", "ctr"])
+# pos: [cmd head, cmd end, settle head, settle end, oev head, oev end, tev head, tev end]
+P_CMD, P_SET, P_OEV, P_TEV = 0, 1, 2, 3
+# rs: replay state kept between calls
+RS_CUR = 0          # seq whose command is replayed and whose ME outputs are being taken; 0: none
+RS_SENT = 1         # 1 if UBSCore sent that command to the ME
+RS_KEEP = 2         # 1 if the replica accepted it too (else the ME's outputs for it are skipped)
+RS_DIVERGED = 3     # first seq where the replica's decision differed from UBSCore's; 0: none
+
+REPLAY_DONE = 0     # everything up to `upto` that is in hand is replayed
+REPLAY_ROOM = 1     # an output buffer is low: flush it and call again
+REPLAY_DIVERGED = 2
 
 
-def new_ledger(max_users: int, n_assets: int) -> Ledger:
-    return Ledger(np.zeros((max_users, n_assets), R.BALANCE), np.zeros(max_users, np.int64),
-                  new_map(max_users), np.zeros(1, np.int64))
+@kernel(inline="always")
+def _replay_command(u, out, refmap, c, rs):
+    seq = c.seq
+    kind = c.kind
+    ref = -1
+    if kind == R.CMD_PLACE:
+        ref = ubs_place(u, out, c, seq)
+    elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
+        ref = ubs_find(u, out, c, seq)
+    elif kind == R.CMD_MOVE:
+        ref = ubs_move(u, out, c, seq)
+    elif kind == R.CMD_DEPOSIT:
+        ubs_deposit(u, out, c, seq)
+    elif kind == R.CMD_WITHDRAW:
+        ubs_withdraw(u, out, c, seq)
+    else:
+        emit_rejected(out, c, seq, R.R_INVALID_COMMAND)
+    u.ctr[U_SEQ] = seq
+    sent = c.ref >= 0
+    stale = (kind == R.CMD_CANCEL or kind == R.CMD_REDUCE) and sent and ref < 0
+    if (ref >= 0) != sent and not stale:
+        rs[RS_DIVERGED] = seq
+        return False
+    if kind == R.CMD_PLACE and ref >= 0:
+        refmap[c.ref] = ref
+    rs[RS_CUR] = seq
+    rs[RS_SENT] = 1 if sent else 0
+    rs[RS_KEEP] = 1 if ref >= 0 else 0
+    return True
 
 
 @kernel()
-def merge_upto(a, ia, na, b, ib, nb, upto, dst):
-    """Merge the rows (uint64 words, seq in word 0) of a[ia:na] and b[ib:nb],
-    both in seq order, into dst while seq <= upto; `a` first on equal seqs.
-    Returns (rows merged, new ia, new ib)."""
-    i = ia
-    j = ib
-    k = 0
-    width = a.shape[1]
+def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
+    """Replay every command of cmds (and the ME's outputs for it) with seq <=
+    upto, into out. Returns REPLAY_*."""
     while True:
-        ta = i < na and np.int64(a[i, 0]) <= upto
-        tb = j < nb and np.int64(b[j, 0]) <= upto
-        if ta and (not tb or np.int64(a[i, 0]) <= np.int64(b[j, 0])):
-            for w in range(width):
-                dst[k, w] = a[i, w]
-            i += 1
-        elif tb:
-            for w in range(width):
-                dst[k, w] = b[j, w]
-            j += 1
-        else:
-            break
-        k += 1
-    return k, i, j
-
-
-@kernel()
-def ledger_apply(led, ev, n):
-    """Replay balance events ev[:n] (in ST order) and set their after-values."""
-    ncol = led.bal.shape[1]
-    for i in range(n):
-        e = ev[i]
-        s = hm_get(led.usr_map, e.user_id, 0)
-        if e.reason != R.R_NONE:                   # refused: nothing changed
-            if s >= 0 and e.asset < ncol:
-                b = led.bal[s, e.asset]
-                e.avail = b.avail
-                e.frozen = b.frozen
-                e.version = b.version
-            else:
-                e.avail = 0
-                e.frozen = 0
-                e.version = 0
-            continue
-        if s < 0:
-            s = led.ctr[0]
-            led.ctr[0] = s + 1
-            led.user_ids[s] = e.user_id
-            hm_put(led.usr_map, e.user_id, 0, s)
-        b = led.bal[s, e.asset]
-        x = e.amount
-        op = e.op
-        if op == R.OP_LOCK:
-            b.avail -= x
-            b.frozen += x
-        elif op == R.OP_UNLOCK:
-            b.avail += x
-            b.frozen -= x
-        elif op == R.OP_SPEND:
-            b.frozen -= x
-        elif op == R.OP_WITHDRAW:
-            b.avail -= x
-        else:                                      # deposit, credit, fee
-            b.avail += x
-        b.version += 1
-        e.avail = b.avail
-        e.frozen = b.frozen
-        e.version = b.version
-
+        if rs[RS_CUR] == 0:
+            i, n = pos[2 * P_SET], pos[2 * P_SET + 1]
+            while i < n and sets[i].kind == R.SETTLE_MARK:     # marks only pace the streams
+                i += 1
+            pos[2 * P_SET] = i
+            ci = pos[2 * P_CMD]
+            if ci == pos[2 * P_CMD + 1] or cmds[ci].seq > upto:
+                return REPLAY_DONE
+            if out.n[N_OEV] + 1 > len(out.oev) or out.n[N_BEV] + 2 > len(out.bev):
+                return REPLAY_ROOM
+            if not _replay_command(u, out, refmap, cmds[ci], rs):
+                return REPLAY_DIVERGED
+            pos[2 * P_CMD] = ci + 1
+        seq = rs[RS_CUR]
+        if rs[RS_SENT]:
+            keep = rs[RS_KEEP] != 0
+            i, n = pos[2 * P_OEV], pos[2 * P_OEV + 1]
+            while i < n and oevs[i].seq == seq:
+                if keep:
+                    if out.n[N_OEV] == len(out.oev):
+                        pos[2 * P_OEV] = i
+                        return REPLAY_ROOM
+                    out.oev[out.n[N_OEV]] = oevs[i]
+                    out.n[N_OEV] += 1
+                i += 1
+            pos[2 * P_OEV] = i
+            i, n = pos[2 * P_TEV], pos[2 * P_TEV + 1]
+            while i < n and tevs[i].seq == seq:
+                if out.n[N_TEV] == len(out.tev):
+                    pos[2 * P_TEV] = i
+                    return REPLAY_ROOM
+                out.tev[out.n[N_TEV]] = tevs[i]
+                out.n[N_TEV] += 1
+                i += 1
+            pos[2 * P_TEV] = i
+            i, n = pos[2 * P_SET], pos[2 * P_SET + 1]
+            while i < n and (sets[i].kind == R.SETTLE_MARK or sets[i].seq == seq):
+                s = sets[i]
+                if s.kind != R.SETTLE_MARK:
+                    if out.n[N_BEV] + 8 > len(out.bev):
+                        pos[2 * P_SET] = i
+                        return REPLAY_ROOM
+                    s.buyer_ref = refmap[s.buyer_ref]
+                    if s.seller_ref >= 0:
+                        s.seller_ref = refmap[s.seller_ref]
+                    ubs_settle_one(u, out, s)
+                i += 1
+            pos[2 * P_SET] = i
+        rs[RS_CUR] = 0

@@ -68,17 +68,38 @@ def _ubs_prefetch(u, cmds, i, limit):
                 prefetch(u.locks, ref)
 
 
+@kernel(inline="always")
+def _append(dst, n_dst, cmd, seq, ref):
+    """dst[n_dst[0]] = cmd with its seq and ref (reserved bytes stay zero)."""
+    f = dst[n_dst[0]]
+    n_dst[0] += 1
+    f.seq = seq
+    f.ts = cmd.ts
+    f.order_id = cmd.order_id
+    f.user_id = cmd.user_id
+    f.price = cmd.price
+    f.qty = cmd.qty
+    f.amount = cmd.amount
+    f.ref = ref
+    f.symbol = cmd.symbol
+    f.kind = cmd.kind
+    f.side = cmd.side
+    f.order_type = cmd.order_type
+    f.tif = cmd.tif
+
+
 @kernel()
-def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, settled, limit):
-    """UBSCore: sequence cmds[start:stop], check and lock each, append the
-    accepted ones (with seq and ref) to fwd[n_fwd[0]:]. `settled`: every settle
-    of every seq <= settled has been applied; cmds[:limit] are valid (for
-    prefetching). Returns (next index, SEQ_*). Leaves room in fwd for the mark
-    the caller appends."""
+def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, log, n_log, settled, limit):
+    """UBSCore: sequence cmds[start:stop], check and lock each; append the
+    accepted ones to fwd (for the ME) and every one to log (the sequenced
+    command log), with seq and ref (-1: not sent to the ME). `settled`: every
+    settle of every seq <= settled has been applied; cmds[:limit] are valid
+    (for prefetching). Returns (next index, SEQ_*). Leaves room in fwd for the
+    mark the caller appends."""
     i = start
     while i < stop:
         _ubs_prefetch(u, cmds, i, limit)
-        if (n_fwd[0] + 2 > len(fwd) or out.n[N_OEV] + 1 > len(out.oev)
+        if (n_fwd[0] + 2 > len(fwd) or n_log[0] + 1 > len(log) or out.n[N_OEV] + 1 > len(out.oev)
                 or out.n[N_BEV] + 2 > len(out.bev)):
             return i, SEQ_ROOM
         cmd = cmds[i]
@@ -108,21 +129,8 @@ def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, settled, limit):
             return i, SEQ_BARRIER
         u.ctr[U_SEQ] = seq
         if ref >= 0:
-            f = fwd[n_fwd[0]]
-            n_fwd[0] += 1
-            f.seq = seq
-            f.ts = cmd.ts
-            f.order_id = cmd.order_id
-            f.user_id = cmd.user_id
-            f.price = cmd.price
-            f.qty = cmd.qty
-            f.amount = cmd.amount
-            f.ref = ref
-            f.symbol = cmd.symbol
-            f.kind = kind
-            f.side = cmd.side
-            f.order_type = cmd.order_type
-            f.tif = cmd.tif
+            _append(fwd, n_fwd, cmd, seq, ref)
+        _append(log, n_log, cmd, seq, ref)
         i += 1
     return i, SEQ_DONE
 

@@ -1,9 +1,8 @@
 """The control block: one shared-memory segment the supervisor and every
 process of an MT pipeline read and write.
 
-- progress words, each alone on its cache line and written by one process
-  (with release stores, after the events they vouch for are published):
-  settlement reads them to know up to which seq every stream is complete;
+- ME_DONE, written by the ME (a release store, after the outputs it vouches
+  for are published): settlement replays up to that seq;
 - the stop request of the supervisor;
 - one PROC_STATS line per process: heartbeat (its loop count), state and
   counters the supervisor reports in perf.txt and watches for liveness.
@@ -20,9 +19,7 @@ from ..ipc.ring import attach_segment
 PROCESSES = ("ingestion", "ubscore", "matching", "settlement")
 
 # int64 word index of each shared word; one 64-byte line each.
-U_CMD_DONE = 0       # UBSCore: its own events (rejections, locks...) of every seq <= this are published
-U_SETTLED = 8        # UBSCore: the balance events of every settle of every seq <= this are published
-ME_DONE = 16         # ME: its order/trade events of every seq <= this are published
+ME_DONE = 16         # ME: its outputs (events, settles) of every seq <= this are published
 STOP = 24            # supervisor: 1 = finish what was sent and stop
 T_START = 32         # ingestion: perf_counter_ns of its first publish
 T_END = 40           # settlement: perf_counter_ns when the last event was merged
@@ -34,12 +31,15 @@ STATE_NAMES = {STARTING: "starting", READY: "ready", RUNNING: "running", DONE: "
 
 PROC_STATS = _dtype([
     ("heartbeat", "i8"), ("state", "i8"), ("pid", "i8"),
-    ("work_ns", "i8"),          # time in steps that did work
+    ("work_ns", "i8"),          # wall time in steps that did work
     ("steps", "i8"),            # steps that did work
     ("sleeps", "i8"),           # times it slept on its semaphore
     ("stalls", "i8"),           # UBSCore: commands that waited for every earlier seq to settle
     ("stall_ns", "i8"),         # UBSCore: time those waits took
-], 64)
+    ("stall_behind", "i8"),     # UBSCore: sum over stalls of the seqs not yet settled at their start
+    ("cpu_ns", "i8"),           # CPU time of the run (spinning included)
+    ("reserved", "i8", 6),
+], 128)
 
 SEGMENT_BYTES = _PROCS_AT * 8 + len(PROCESSES) * PROC_STATS.itemsize
 

@@ -16,13 +16,13 @@ Loop state that must survive between calls lives in the int64 array `st`
 """
 from ..engine.emit import N_BEV, N_OEV, N_SETTLE, N_TEV
 from ..engine.jit import kernel
+from ..engine.settlement import replay
 from ..engine.stages import SEQ_BARRIER, append_mark, me_batch, me_idle, ubs_apply, ubs_sequence
 from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles, store_release
-from ..engine.settlement import ledger_apply, merge_upto
 from ..ipc.ring import ring_consume, ring_publish, ring_take_all
 from ..ipc.wait import _should_wake
-from .control import ME_DONE, U_CMD_DONE, U_SETTLED
+from .control import ME_DONE
 
 IDLE, WAKE, BUDGET = 0, 1, 2
 
@@ -31,7 +31,7 @@ S_IN_HEAD = 0        # first input record not yet worked through
 S_IN_TAIL = 1
 S_IN2_HEAD = 2       # UBSCore's second input (settles)
 S_IN2_TAIL = 3
-S_SENT = 4           # 4..7: records of each output already published
+S_SENT = 4           # 4..7: records of each output already published (output number)
 S_PUBLISHED = 8      # records published, all outputs (progress detector)
 S_WAKE = 9           # bit per output whose consumer must be posted
 S_WORK = 10          # turns that did work
@@ -44,13 +44,13 @@ S_STALL_SINCE = 16   # UBSCore: cycle count when the waiting command began to wa
 S_STALLS = 17
 S_STALL_CYCLES = 18
 S_STALL_BEHIND = 19  # UBSCore: sum over stalls of the seqs not yet settled when each began
+S_SETTLES = 20       # UBSCore: settle messages applied
 S_WORDS = 24
 
 
 @kernel(inline="always")
-def _flush(ctrl, slots, words, counts, ci, st, out_no):
-    """Publish words[sent:counts[ci]]; True when nothing is left pending."""
-    n = counts[ci]
+def _publish(ctrl, slots, words, n, st, out_no):
+    """Publish words[sent:n] of output out_no; True when all n are out."""
     sent = st[S_SENT + out_no]
     if sent < n:
         k = ring_publish(ctrl, slots, words[sent:n], n - sent)
@@ -60,7 +60,14 @@ def _flush(ctrl, slots, words, counts, ci, st, out_no):
             st[S_PUBLISHED] += k
             if _should_wake(ctrl):
                 st[S_WAKE] |= 1 << out_no
-    if sent == n:
+    return sent == n
+
+
+@kernel(inline="always")
+def _flush(ctrl, slots, words, counts, ci, st, out_no):
+    """Publish a buffer whose count is counts[ci]; empty it once all is out."""
+    n = counts[ci]
+    if _publish(ctrl, slots, words, n, st, out_no):
         if n > 0:
             counts[ci] = 0
             st[S_SENT + out_no] = 0
@@ -69,14 +76,15 @@ def _flush(ctrl, slots, words, counts, ci, st, out_no):
 
 
 @kernel()
-def ubs_loop(u, out_c, out_s, fwd, n_fwd,
+def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
              cmd_ctrl, cmd_slots, cmds, cmd_words, set_ctrl, set_slots, sets, set_words,
-             ord_ctrl, ord_slots, fwd_words, uo_ctrl, uo_slots, uo_words,
-             ub_ctrl, ub_slots, ub_words, sb_ctrl, sb_slots, sb_words,
-             control, st, chunk, max_polls, budget):
-    """UBSCore: settles first (they free the ME and may end a stall), then
-    commands unless one is waiting; outputs are published every turn, so a
-    full ring never stops the settles (no deadlock with the ME)."""
+             ord_ctrl, ord_slots, fwd_words, log_ctrl, log_slots, log_words,
+             st, chunk, max_polls, budget):
+    """UBSCore: settles first (they free the ME and may end a stall), then up
+    to `chunk` commands unless one is waiting; outputs are published every
+    turn, so a full ring never stops the settles (no deadlock with the ME).
+    UBSCore's own events only serve its checks here (settlement's replica
+    writes them): they are dropped each turn."""
     polls = 0
     settled = st[S_SETTLED:S_SETTLED + 1]
     for _ in range(budget):
@@ -87,15 +95,11 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd,
             st[S_IN2_HEAD] = 0
             st[S_IN2_TAIL] = ring_consume(set_ctrl, set_slots, set_words, len(sets))
         if st[S_IN2_HEAD] < st[S_IN2_TAIL]:
-            c0 = cycles()
             h = ubs_apply(u, out_s, sets, st[S_IN2_HEAD], st[S_IN2_TAIL], settled)
-            st[20] += cycles() - c0
+            out_s.n[N_BEV] = 0
             work |= h != st[S_IN2_HEAD]
+            st[S_SETTLES] += h - st[S_IN2_HEAD]
             st[S_IN2_HEAD] = h
-        sb_done = _flush(sb_ctrl, sb_slots, sb_words, out_s.n, N_BEV, st, 3)
-        if sb_done and st[S_SETTLED] > st[S_VOUCHED2]:
-            st[S_VOUCHED2] = st[S_SETTLED]
-            store_release(control, U_SETTLED, st[S_SETTLED])
         # -- commands
         seq = u.ctr[U_SEQ]
         if st[S_STALL_SINCE] != 0 and st[S_SETTLED] >= seq:
@@ -106,11 +110,11 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd,
                 st[S_IN_HEAD] = 0
                 st[S_IN_TAIL] = ring_consume(cmd_ctrl, cmd_slots, cmd_words, len(cmds))
             if st[S_IN_HEAD] < st[S_IN_TAIL]:
-                c0 = cycles()
                 h, status = ubs_sequence(u, out_c, cmds, st[S_IN_HEAD],
                                          min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk),
-                                         fwd, n_fwd, st[S_SETTLED], st[S_IN_TAIL])
-                st[21] += cycles() - c0
+                                         fwd, n_fwd, log, n_log, st[S_SETTLED], st[S_IN_TAIL])
+                out_c.n[N_OEV] = 0
+                out_c.n[N_BEV] = 0
                 work |= h != st[S_IN_HEAD]
                 st[S_IN_HEAD] = h
                 seq = u.ctr[U_SEQ]
@@ -121,15 +125,9 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd,
                     st[S_STALL_SINCE] = max(cycles(), 1)
                     st[S_STALLS] += 1
                     st[S_STALL_BEHIND] += seq - st[S_SETTLED]
-        c0 = cycles()
         f0 = _flush(ord_ctrl, ord_slots, fwd_words, n_fwd, 0, st, 0)
-        f1 = _flush(uo_ctrl, uo_slots, uo_words, out_c.n, N_OEV, st, 1)
-        f2 = _flush(ub_ctrl, ub_slots, ub_words, out_c.n, N_BEV, st, 2)
-        st[22] += cycles() - c0
-        if f0 and f1 and f2 and seq > st[S_VOUCHED]:
-            st[S_VOUCHED] = seq
-            store_release(control, U_CMD_DONE, seq)
-        st[S_FLUSHED] = 1 if (f0 and f1 and f2 and sb_done) else 0
+        f1 = _flush(log_ctrl, log_slots, log_words, n_log, 0, st, 1)
+        st[S_FLUSHED] = 1 if (f0 and f1) else 0
         if work or st[S_PUBLISHED] != pub0:
             st[S_WORK] += 1
             polls = 0
@@ -144,9 +142,12 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd,
 
 @kernel()
 def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
-            mo_ctrl, mo_slots, mo_words, mt_ctrl, mt_slots, mt_words, set_ctrl, set_slots, set_words,
+            mo_ctrl, mo_slots, mo_words, mt_ctrl, mt_slots, mt_words,
+            su_ctrl, su_slots, su_words, ss_ctrl, ss_slots, ss_words,
             control, st, chunk, max_polls, budget):
-    """The ME: run accepted commands, publish events and settles, vouch."""
+    """The ME: run accepted commands, publish order and trade events, and the
+    settle messages to both UBSCore and settlement; vouch (ME_DONE) for every
+    seq up to the last mark once all of its outputs are out."""
     polls = 0
     for _ in range(budget):
         pub0 = st[S_PUBLISHED]
@@ -157,21 +158,24 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
             st[S_IN_TAIL] = ring_consume(ord_ctrl, ord_slots, cmd_words, len(cmds))
         if st[S_IN_HEAD] < st[S_IN_TAIL] or not idle:
             n0 = out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE]
-            c0 = cycles()
-            h = me_batch(me, out, cmds, st[S_IN_HEAD], min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk), marked,
-                         st[S_IN_TAIL])
-            st[20] += cycles() - c0
-            st[21] += h - st[S_IN_HEAD]
-            st[22] += 1
+            h = me_batch(me, out, cmds, st[S_IN_HEAD], min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk),
+                         marked, st[S_IN_TAIL])
             work |= h != st[S_IN_HEAD] or out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE] != n0
             st[S_IN_HEAD] = h
         f0 = _flush(mo_ctrl, mo_slots, mo_words, out.n, N_OEV, st, 0)
         f1 = _flush(mt_ctrl, mt_slots, mt_words, out.n, N_TEV, st, 1)
-        f2 = _flush(set_ctrl, set_slots, set_words, out.n, N_SETTLE, st, 2)
-        if f0 and f1 and f2 and marked[0] > st[S_VOUCHED]:
+        n = out.n[N_SETTLE]
+        f2 = _publish(su_ctrl, su_slots, su_words, n, st, 2)
+        f3 = _publish(ss_ctrl, ss_slots, ss_words, n, st, 3)
+        if f2 and f3 and n > 0:
+            out.n[N_SETTLE] = 0
+            st[S_SENT + 2] = 0
+            st[S_SENT + 3] = 0
+        flushed = f0 and f1 and f2 and f3
+        if flushed and marked[0] > st[S_VOUCHED]:
             st[S_VOUCHED] = marked[0]
             store_release(control, ME_DONE, marked[0])
-        st[S_FLUSHED] = 1 if (f0 and f1 and f2) else 0
+        st[S_FLUSHED] = 1 if flushed else 0
         if work or st[S_PUBLISHED] != pub0:
             st[S_WORK] += 1
             polls = 0
@@ -184,26 +188,12 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
     return BUDGET
 
 
-# settlement's pending streams, in `pos` order (pos[2p] head, pos[2p+1] end)
-P_U_OEV, P_M_OEV, P_U_BEV, P_S_BEV, P_TEV = 0, 1, 2, 3, 4
-
-
 @kernel()
-def settle_step(ctrls, slots, bufs, pos, upto, oev, oev_words, bev, bev_words, ledger, res):
-    """Settlement: take all five rings, then merge every event up to seq
-    `upto` into oev / bev in ST order and set the balance-after values.
-    res[0], res[1]: order / balance events merged. Returns -1, or the stream
-    whose buffer must grow before calling again."""
-    for p in range(5):
+def settle_step(ctrls, slots, bufs, pos, cmds, sets, oevs, tevs, u, out, refmap, upto, rs):
+    """Settlement: take all four rings (in P_* order), then replay every seq
+    up to `upto` (engine/settlement.py). Returns the replay's REPLAY_* code,
+    or -(10 + p) when stream p's buffer is full and must grow first."""
+    for p in range(4):
         if not ring_take_all(ctrls[p], slots[p], bufs[p], pos, p):
-            return p
-    k, pos[2 * P_U_OEV], pos[2 * P_M_OEV] = merge_upto(
-        bufs[P_U_OEV], pos[2 * P_U_OEV], pos[2 * P_U_OEV + 1],
-        bufs[P_M_OEV], pos[2 * P_M_OEV], pos[2 * P_M_OEV + 1], upto, oev_words)
-    res[0] = k
-    k, pos[2 * P_U_BEV], pos[2 * P_S_BEV] = merge_upto(
-        bufs[P_U_BEV], pos[2 * P_U_BEV], pos[2 * P_U_BEV + 1],
-        bufs[P_S_BEV], pos[2 * P_S_BEV], pos[2 * P_S_BEV + 1], upto, bev_words)
-    res[1] = k
-    ledger_apply(ledger, bev, k)
-    return -1
+            return -(10 + p)
+    return replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs)

@@ -2,13 +2,12 @@
 
 A thin shell around the compiled loop `services/loops.me_loop`: take accepted
 commands from the order ring, run them (engine/stages.me_batch), publish
-order and trade events to settlement and settle messages back to UBSCore,
+order and trade events to settlement and settle messages to both UBSCore and
+settlement,
 then vouch (ME_DONE) for every seq up to the last mark whose events are all
 out. At the end it leaves its book for settlement's final files.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -27,15 +26,16 @@ class Matching:
         out = new_out()
         cmds = np.zeros(cfg.batch, R.CMD)
         self.st = np.zeros(L.S_WORDS, np.int64)
-        r = {n: rings[n] for n in ("order", "m_oev", "m_tev", "settle")}
+        r = {n: rings[n] for n in ("order", "m_oev", "m_tev", "settle", "m_set")}
         self.args = (me, out, np.zeros(1, np.int64),
                      r["order"].ctrl, r["order"].slots, cmds, r["order"].words_of(cmds),
                      r["m_oev"].ctrl, r["m_oev"].slots, r["m_oev"].words_of(out.oev),
                      r["m_tev"].ctrl, r["m_tev"].slots, r["m_tev"].words_of(out.tev),
                      r["settle"].ctrl, r["settle"].slots, r["settle"].words_of(out.settle),
-                     wiring.control.words, self.st, int(os.environ.get('XINF_CHUNK', cfg.batch)))
+                     r["m_set"].ctrl, r["m_set"].slots, r["m_set"].words_of(out.settle),
+                     wiring.control.words, self.st, cfg.forward_every)
         self.inp = r["order"]
-        self.outs = [r["m_oev"], r["m_tev"], r["settle"]]
+        self.outs = [r["m_oev"], r["m_tev"], r["settle"], r["m_set"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
         self.max_polls = cfg.loop_spins
         self.done = False
@@ -57,11 +57,6 @@ class Matching:
         return st[L.S_WORK] != work0
 
     def _finish(self) -> None:
-        import os, sys
-        from ..ipc.atomics import cycles_per_ns
-        if os.environ.get("XINF_DEBUG"):
-            st = self.st
-            print(f"matching: me_batch {st[20] / cycles_per_ns() / 1e6:.1f} ms over {st[21]} cmds in {st[22]} calls", file=sys.stderr)
         # The open orders with each one's ref in place of its lock (UBSCore
         # knows the locks), and the top of every book.
         rows = open_order_rows(self.me, np.arange(len(self.me.ref_slot), dtype=np.int64))

@@ -65,13 +65,10 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
         while stats["state"] != RUNNING:
             time.sleep(0.001)
         clock = time.perf_counter_ns
-        t_first = 0
-        cpu0 = time.process_time()
+        cpu0 = time.process_time_ns()
         while not svc.done:
             t = clock()
             if svc.step():
-                if _NAP and name == "settlement": time.sleep(_NAP)
-                if not t_first: t_first = t
                 stats["work_ns"] += clock() - t
                 stats["steps"] += 1
                 if waiter:
@@ -83,9 +80,7 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
             stats["heartbeat"] += 1
         if waiter:
             stats["sleeps"] = waiter.sleeps
-        if os.environ.get("XINF_DEBUG"):
-            t0 = wiring.control.get(32)
-            print(f"{name}: first {(t_first-t0)/1e6:.1f} ms, end {(clock()-t0)/1e6:.1f} ms, work {stats['work_ns']/1e6:.1f} ms, cpu {1e3*(time.process_time()-cpu0):.1f} ms, steps {stats['steps']}, hb {stats['heartbeat']}", file=sys.stderr)
+        stats["cpu_ns"] = time.process_time_ns() - cpu0
         finish = getattr(svc, "finish", None)
         if finish:
             finish()
@@ -97,9 +92,6 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
         sys.stderr.flush()
         os._exit(1)
     os._exit(0)
-
-
-_NAP = float(os.environ.get("XINF_NAP", "0"))
 
 
 def _status(code: int | None) -> str:
@@ -140,7 +132,7 @@ class Supervisor:
             for p in self.procs.values():
                 p.join()
             self._check_exits()
-            stats = {n: {f: int(w.control.proc(n)[f]) for f in w.control.procs.dtype.names}
+            stats = {n: {f: int(w.control.proc(n)[f]) for f in w.control.procs.dtype.names if f != "reserved"}
                      for n in PROCESSES}
             stats["pipeline"] = {"t_start": w.control.get(T_START), "t_end": w.control.get(T_END)}
             return stats

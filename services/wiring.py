@@ -1,10 +1,9 @@
 """Which rings join which processes, and how each end is opened.
 
-    ingestion ──cmd──▶ UBSCore ──order──▶ ME
-                        ▲  │ ◀──settle──┘│
-                        │  ├─u_oev──┐    ├─m_oev─┐
-                        │  ├─u_bev──┼────┼─m_tev─┼─▶ settlement
-                        │  └─s_bev──┘    │       │
+    ingestion ─cmd─▶ UBSCore ─order─▶ ME ─m_oev, m_tev, m_set─▶ settlement
+                       ▲    │            │                          ▲
+                       │    └───── log (every sequenced command) ───┘
+                       └──── settle ─────┘
 
 Every segment is named after the instance (ipc/shm.py); the supervisor
 creates them before it starts the processes, which inherit the mappings.
@@ -24,9 +23,8 @@ RINGS = {
     "cmd": (R.CMD, "ingestion", "ubscore"),
     "order": (R.CMD, "ubscore", "matching"),
     "settle": (R.SETTLE, "matching", "ubscore"),
-    "u_oev": (R.ORDER_EVENT, "ubscore", "settlement"),
-    "u_bev": (R.BALANCE_EVENT, "ubscore", "settlement"),
-    "s_bev": (R.BALANCE_EVENT, "ubscore", "settlement"),
+    "log": (R.CMD, "ubscore", "settlement"),
+    "m_set": (R.SETTLE, "matching", "settlement"),
     "m_oev": (R.ORDER_EVENT, "matching", "settlement"),
     "m_tev": (R.TRADE_EVENT, "matching", "settlement"),
 }

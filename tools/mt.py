@@ -18,7 +18,7 @@ import numpy as np
 
 from xinfinity.config import Capacity, Pipeline
 from xinfinity.engine import records as R
-from xinfinity.engine.core import build_me, build_ubs, prefault_all
+from xinfinity.engine.core import balance_rows, build_me, build_ubs, prefault_all
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
@@ -38,8 +38,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> 
     cmds = np.concatenate([ds.deposits, ds.commands])
     dust_code = R.DUST_CODES[dust]
     asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
-    n_assets = int(asset_ids.max()) + 1 if len(asset_ids) else 1
-    me_final, ubs_final = tmp / "me.npz", tmp / "ubs_locks.npy"
+    me_final = tmp / "me.npz"
 
     def ingestion(w, stats):
         return Ingestion(w, cmds)
@@ -47,7 +46,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> 
     def ubscore(w, stats):
         u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(u)
-        return UbsCore(w, u, ubs_final, stats)
+        return UbsCore(w, u, stats)
 
     def matching(w, stats):
         me = build_me(ds.assets, ds.symbols, capacity)
@@ -56,17 +55,19 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> 
 
     def settlement(w, stats):
         sink = Sink(out_dir)
-        svc = Settlement(w, capacity.max_users, n_assets, sink)
+        replica = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
+        prefault_all(replica)
+        svc = Settlement(w, replica, sink)
 
         def finish():
             if out_dir is None:
                 return
             book = np.load(me_final)
             rows = book["open_orders"]
-            rows["lock"] = np.load(ubs_final)[rows["lock"]]     # the ME left each order's ref there
+            rows["lock"] = svc.lock_of_ubs_ref()[rows["lock"]]     # the ME left each order's ref there
             best = book["best"]
-            write_finals(out_dir, sink, svc.balances(asset_ids), rows,
-                         lambda s: tuple(int(x) for x in best[s]), ds)
+            balances = balance_rows(replica.bal, replica.user_ids[:int(replica.ctr[1])], asset_ids)
+            write_finals(out_dir, sink, balances, rows, lambda s: tuple(int(x) for x in best[s]), ds)
         svc.finish = finish
         return svc
 
@@ -99,10 +100,12 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     for name in PROCESSES:
         st = stats[name]
         perf[f"{name}.work_s"] = round(st["work_ns"] / 1e9, 3)
+        perf[f"{name}.cpu_s"] = round(st["cpu_ns"] / 1e9, 3)
         perf[f"{name}.steps"] = st["steps"]
         perf[f"{name}.sleeps"] = st["sleeps"]
     perf["ubscore.stalls"] = stats["ubscore"]["stalls"]
     perf["ubscore.stall_s"] = round(stats["ubscore"]["stall_ns"] / 1e9, 3)
+    perf["ubscore.unsettled_per_stall"] = round(stats["ubscore"]["stall_behind"] / max(1, stats["ubscore"]["stalls"]), 1)
     perf["total_s"] = round(time.perf_counter() - t_begin, 3)
     if out_dir:
         outputs.write_summary(out_dir / "perf.txt", perf)
