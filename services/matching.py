@@ -38,6 +38,7 @@ class Matching:
         self.outs = [r["m_oev"], r["m_tev"], r["settle"], r["m_set"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
         self.max_polls = cfg.loop_spins
+        self.turns = 1 << 16         # loop turns per step (between heartbeats)
         self.done = False
         L.me_loop(*self.args, 1, 0)             # compile now, not mid-run
         me_idle(me)
@@ -45,7 +46,7 @@ class Matching:
     def step(self) -> bool:
         st = self.st
         work0 = st[L.S_WORK]
-        status = L.me_loop(*self.args, self.max_polls, 1 << 16)
+        status = L.me_loop(*self.args, self.max_polls, self.turns)
         if st[L.S_WAKE]:
             for i, waker in enumerate(self.wakers):
                 if st[L.S_WAKE] & (1 << i):

@@ -47,6 +47,7 @@ class UbsCore:
         self.settle_only = [r["settle"]]
         self.wait_on = None         # the inputs that can end an idle wait (None: all)
         self.max_polls = cfg.loop_spins
+        self.turns = 1 << 16         # loop turns per step (between heartbeats)
         self.per_ns = cycles_per_ns()
         self.order_closed = False
         self.done = False
@@ -55,7 +56,7 @@ class UbsCore:
     def step(self) -> bool:
         st = self.st
         work0 = st[L.S_WORK]
-        status = L.ubs_loop(*self.args, self.max_polls, 1 << 16)
+        status = L.ubs_loop(*self.args, self.max_polls, self.turns)
         if st[L.S_WAKE]:
             for i, waker in enumerate(self.wakers):
                 if st[L.S_WAKE] & (1 << i):

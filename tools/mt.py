@@ -115,9 +115,10 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(wait="spin"),
                     seed: int = 0, capacity: Capacity = Capacity()) -> dict:
     """The four services in this one process, their steps interleaved at
-    random (seeded): every timing the processes could produce is a possible
-    schedule here, so with tiny rings this tests determinism and freedom from
-    deadlock without processes. Returns each service's step count."""
+    random (seeded), UBSCore's and the ME's one loop turn at a time: any
+    timing the processes could produce is a possible schedule here, so with
+    tiny rings this tests determinism and freedom from deadlock without
+    processes. Returns each service's step count."""
     rng = np.random.default_rng(seed)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
     out_dir = pathlib.Path(out_dir) if out_dir is not None else None
@@ -127,6 +128,9 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
     try:
         stats = np.zeros(len(PROCESSES), PROC_STATS)
         svcs = [b(w, stats[i]) for i, b in enumerate(_builders(ds, out_dir, dust, capacity, tmp).values())]
+        for svc in svcs:
+            if hasattr(svc, "turns"):
+                svc.turns, svc.max_polls = 1, 1
         steps = [0] * len(svcs)
         idle = 0
         while not all(s.done for s in svcs):
