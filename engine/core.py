@@ -21,11 +21,10 @@ from . import records as R
 from .book import C_PENDING, book_levels, new_me_state
 from .bits import prefetch
 from .hashmap import hm_get, hm_home
-from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, new_out
+from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, new_out
 from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
-from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
-from .ubscore import (U_SEQ, new_ubs_state, ubs_deposit, ubs_find, ubs_move, ubs_place,
-                      ubs_settle, ubs_withdraw, user_slot)
+from .matching import me_command, me_prefetch_links, me_prefetch_order, me_resume
+from .ubscore import U_SEQ, names_order, new_ubs_state, ubs_command, ubs_settle, user_slot
 
 # Free space a command needs before it starts: every stream but the balance
 # events is bounded by the ME's pause checks; balance events come from settle
@@ -57,29 +56,15 @@ def _drain(u, out):
 def _prefetch_ahead(u, me, cmds, i, stop):
     if i + _FAR < stop:
         prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
-    if i + _NEAR < stop:
-        c = cmds[i + _NEAR]
-        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
-            ref = hm_get(u.lck_map, c.order_id, 0)
-            if ref >= 0:
-                prefetch(u.locks, ref)
-                slot = me.ref_slot[ref]
-                if slot >= 0:
-                    prefetch(me.orders, slot)
-    if i + _NEXT < stop:
-        c = cmds[i + _NEXT]
-        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
-            ref = hm_get(u.lck_map, c.order_id, 0)
-            if ref >= 0:
-                slot = me.ref_slot[ref]
-                if slot >= 0:
-                    o = me.orders[slot]
-                    if o.prev >= 0:
-                        prefetch(me.orders, o.prev)
-                    if o.next >= 0:
-                        prefetch(me.orders, o.next)
-                    if o.level >= 0:
-                        prefetch(me.levels, o.level)
+    if i + _NEAR < stop and names_order(cmds[i + _NEAR]):
+        ref = hm_get(u.lck_map, cmds[i + _NEAR].order_id, 0)
+        if ref >= 0:
+            prefetch(u.locks, ref)
+            me_prefetch_order(me, ref)
+    if i + _NEXT < stop and names_order(cmds[i + _NEXT]):
+        ref = hm_get(u.lck_map, cmds[i + _NEXT].order_id, 0)
+        if ref >= 0:
+            me_prefetch_links(me, ref)
 
 
 @kernel()
@@ -101,32 +86,11 @@ def st_kernel(u, me, out, cmds, start, stop):
         u.ctr[U_SEQ] += 1
         seq = u.ctr[U_SEQ]
         cmd.seq = seq
-        kind = cmd.kind
         paused = False
-        if kind == R.CMD_PLACE:
-            ref = ubs_place(u, out, cmd, seq)
-            if ref >= 0:
-                cmd.ref = ref
-                paused = me_place(me, out, cmd, seq)
-        elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
-            ref = ubs_find(u, out, cmd, seq)
-            if ref >= 0:
-                cmd.ref = ref
-                if kind == R.CMD_CANCEL:
-                    me_cancel(me, out, cmd, seq)
-                else:
-                    me_reduce(me, out, cmd, seq)
-        elif kind == R.CMD_MOVE:
-            ref = ubs_move(u, out, cmd, seq)
-            if ref >= 0:
-                cmd.ref = ref
-                paused = me_move(me, out, cmd, seq)
-        elif kind == R.CMD_DEPOSIT:
-            ubs_deposit(u, out, cmd, seq)
-        elif kind == R.CMD_WITHDRAW:
-            ubs_withdraw(u, out, cmd, seq)
-        else:
-            emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+        ref = ubs_command(u, out, cmd, seq)
+        if ref >= 0:
+            cmd.ref = ref
+            paused = me_command(me, out, cmd, seq)
         _drain(u, out)
         i += 1
         if paused:

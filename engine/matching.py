@@ -243,3 +243,41 @@ def me_move(me, out, cmd, seq):
     o.price = cmd.price
     emit_order(out, o, seq, R.CMD_MOVE, R.ST_MOVED, R.R_NONE, 0, 0, 0)
     return _match_and_finish(me, out, slot, seq, R.CMD_MOVE)
+
+
+@kernel(inline="always")
+def me_command(me, out, cmd, seq):
+    """The ME's part of a command UBSCore accepted (cmd.ref set). Returns True
+    if a taker paused for output space (me_resume carries it on)."""
+    kind = cmd.kind
+    if kind == R.CMD_PLACE:
+        return me_place(me, out, cmd, seq)
+    if kind == R.CMD_CANCEL:
+        me_cancel(me, out, cmd, seq)
+    elif kind == R.CMD_REDUCE:
+        me_reduce(me, out, cmd, seq)
+    elif kind == R.CMD_MOVE:
+        return me_move(me, out, cmd, seq)
+    return False
+
+
+@kernel(inline="always")
+def me_prefetch_order(me, ref):
+    """Start loading the order slot of ref (a cancel/reduce/move a few commands ahead)."""
+    slot = me.ref_slot[ref]
+    if slot >= 0:
+        prefetch(me.orders, slot)
+
+
+@kernel(inline="always")
+def me_prefetch_links(me, ref):
+    """Start loading the order's neighbours and level (unlinking touches them)."""
+    slot = me.ref_slot[ref]
+    if slot >= 0:
+        o = me.orders[slot]
+        if o.prev >= 0:
+            prefetch(me.orders, o.prev)
+        if o.next >= 0:
+            prefetch(me.orders, o.next)
+        if o.level >= 0:
+            prefetch(me.levels, o.level)

@@ -20,8 +20,8 @@ Two details of the cut:
 from .jit import kernel
 
 from . import records as R
-from .emit import N_BEV, N_OEV, N_TEV, emit_rejected
-from .ubscore import U_SEQ, ubs_deposit, ubs_find, ubs_move, ubs_place, ubs_settle_one, ubs_withdraw
+from .emit import N_BEV, N_OEV, N_TEV
+from .ubscore import U_SEQ, ubs_command, ubs_settle_one
 
 # pos: [cmd head, cmd end, settle head, settle end, oev head, oev end, tev head, tev end]
 P_CMD, P_SET, P_OEV, P_TEV = 0, 1, 2, 3
@@ -40,19 +40,7 @@ REPLAY_DIVERGED = 2
 def _replay_command(u, out, refmap, c, rs):
     seq = c.seq
     kind = c.kind
-    ref = -1
-    if kind == R.CMD_PLACE:
-        ref = ubs_place(u, out, c, seq)
-    elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
-        ref = ubs_find(u, out, c, seq)
-    elif kind == R.CMD_MOVE:
-        ref = ubs_move(u, out, c, seq)
-    elif kind == R.CMD_DEPOSIT:
-        ubs_deposit(u, out, c, seq)
-    elif kind == R.CMD_WITHDRAW:
-        ubs_withdraw(u, out, c, seq)
-    else:
-        emit_rejected(out, c, seq, R.R_INVALID_COMMAND)
+    ref = ubs_command(u, out, c, seq)
     u.ctr[U_SEQ] = seq
     sent = c.ref >= 0
     stale = (kind == R.CMD_CANCEL or kind == R.CMD_REDUCE) and sent and ref < 0
@@ -64,6 +52,23 @@ def _replay_command(u, out, refmap, c, rs):
     rs[RS_CUR] = seq
     rs[RS_SENT] = 1 if sent else 0
     rs[RS_KEEP] = 1 if ref >= 0 else 0
+    return True
+
+
+@kernel(inline="always")
+def _take_seq(src, pos, p, seq, dst, counts, ci, keep):
+    """Copy (or with keep False, skip) the records of `seq` at the head of
+    stream p into dst; False if dst filled up first (call again after a flush)."""
+    i, n = pos[2 * p], pos[2 * p + 1]
+    while i < n and src[i].seq == seq:
+        if keep:
+            if counts[ci] == len(dst):
+                pos[2 * p] = i
+                return False
+            dst[counts[ci]] = src[i]
+            counts[ci] += 1
+        i += 1
+    pos[2 * p] = i
     return True
 
 
@@ -87,26 +92,10 @@ def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
             pos[2 * P_CMD] = ci + 1
         seq = rs[RS_CUR]
         if rs[RS_SENT]:
-            keep = rs[RS_KEEP] != 0
-            i, n = pos[2 * P_OEV], pos[2 * P_OEV + 1]
-            while i < n and oevs[i].seq == seq:
-                if keep:
-                    if out.n[N_OEV] == len(out.oev):
-                        pos[2 * P_OEV] = i
-                        return REPLAY_ROOM
-                    out.oev[out.n[N_OEV]] = oevs[i]
-                    out.n[N_OEV] += 1
-                i += 1
-            pos[2 * P_OEV] = i
-            i, n = pos[2 * P_TEV], pos[2 * P_TEV + 1]
-            while i < n and tevs[i].seq == seq:
-                if out.n[N_TEV] == len(out.tev):
-                    pos[2 * P_TEV] = i
-                    return REPLAY_ROOM
-                out.tev[out.n[N_TEV]] = tevs[i]
-                out.n[N_TEV] += 1
-                i += 1
-            pos[2 * P_TEV] = i
+            if not _take_seq(oevs, pos, P_OEV, seq, out.oev, out.n, N_OEV, rs[RS_KEEP] != 0):
+                return REPLAY_ROOM
+            if not _take_seq(tevs, pos, P_TEV, seq, out.tev, out.n, N_TEV, True):
+                return REPLAY_ROOM
             i, n = pos[2 * P_SET], pos[2 * P_SET + 1]
             while i < n and (sets[i].kind == R.SETTLE_MARK or sets[i].seq == seq):
                 s = sets[i]

@@ -27,9 +27,9 @@ from . import records as R
 from .bits import prefetch
 from .book import C_PENDING
 from .hashmap import hm_get, hm_home
-from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_rejected, emit_settle
-from .matching import me_cancel, me_move, me_place, me_reduce, me_resume
-from .ubscore import U_SEQ, ubs_deposit, ubs_find, ubs_move, ubs_place, ubs_settle_one, ubs_withdraw
+from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_settle
+from .matching import me_command, me_prefetch_links, me_prefetch_order, me_resume
+from .ubscore import U_SEQ, names_order, ubs_command, ubs_settle_one
 
 SEQ_DONE = 0        # every command given was sequenced
 SEQ_ROOM = 1        # stopped: an output buffer is low; flush and call again
@@ -60,12 +60,10 @@ _NEXT = 2
 def _ubs_prefetch(u, cmds, i, limit):
     if i + _FAR < limit:
         prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
-    if i + _NEAR < limit:
-        c = cmds[i + _NEAR]
-        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
-            ref = hm_get(u.lck_map, c.order_id, 0)
-            if ref >= 0:
-                prefetch(u.locks, ref)
+    if i + _NEAR < limit and names_order(cmds[i + _NEAR]):
+        ref = hm_get(u.lck_map, cmds[i + _NEAR].order_id, 0)
+        if ref >= 0:
+            prefetch(u.locks, ref)
 
 
 @kernel(inline="always")
@@ -110,19 +108,7 @@ def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, log, n_log, settled, lim
             return i, SEQ_BARRIER
         n_oev = out.n[N_OEV]
         n_bev = out.n[N_BEV]
-        ref = -1
-        if kind == R.CMD_PLACE:
-            ref = ubs_place(u, out, cmd, seq)
-        elif kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
-            ref = ubs_find(u, out, cmd, seq)
-        elif kind == R.CMD_MOVE:
-            ref = ubs_move(u, out, cmd, seq)
-        elif kind == R.CMD_DEPOSIT:
-            ubs_deposit(u, out, cmd, seq)
-        elif kind == R.CMD_WITHDRAW:
-            ubs_withdraw(u, out, cmd, seq)
-        else:
-            emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+        ref = ubs_command(u, out, cmd, seq)
         if not exact and _timing_reject(out, n_oev, n_bev):
             out.n[N_OEV] = n_oev                # the rejection changed nothing: undo it
             out.n[N_BEV] = n_bev
@@ -176,24 +162,10 @@ def _prefetch_settle(u, s):
 
 @kernel(inline="always")
 def _me_prefetch(me, cmds, i, limit):
-    if i + _NEAR < limit:
-        c = cmds[i + _NEAR]
-        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
-            slot = me.ref_slot[c.ref]
-            if slot >= 0:
-                prefetch(me.orders, slot)
-    if i + _NEXT < limit:
-        c = cmds[i + _NEXT]
-        if c.kind == R.CMD_CANCEL or c.kind == R.CMD_REDUCE or c.kind == R.CMD_MOVE:
-            slot = me.ref_slot[c.ref]
-            if slot >= 0:
-                o = me.orders[slot]
-                if o.prev >= 0:
-                    prefetch(me.orders, o.prev)
-                if o.next >= 0:
-                    prefetch(me.orders, o.next)
-                if o.level >= 0:
-                    prefetch(me.levels, o.level)
+    if i + _NEAR < limit and names_order(cmds[i + _NEAR]):
+        me_prefetch_order(me, cmds[i + _NEAR].ref)
+    if i + _NEXT < limit and names_order(cmds[i + _NEXT]):
+        me_prefetch_links(me, cmds[i + _NEXT].ref)
 
 
 @kernel()
@@ -212,19 +184,12 @@ def me_batch(me, out, cmds, start, stop, marked, limit):
             return i
         cmd = cmds[i]
         seq = cmd.seq
-        kind = cmd.kind
         paused = False
-        if kind == R.CMD_PLACE:
-            paused = me_place(me, out, cmd, seq)
-        elif kind == R.CMD_CANCEL:
-            me_cancel(me, out, cmd, seq)
-        elif kind == R.CMD_REDUCE:
-            me_reduce(me, out, cmd, seq)
-        elif kind == R.CMD_MOVE:
-            paused = me_move(me, out, cmd, seq)
-        elif kind == R.CMD_MARK:
+        if cmd.kind == R.CMD_MARK:
             emit_settle(out, R.SETTLE_MARK, seq, 0, 0, 0, 0, 0, 0, -1, -1, 0, 0)
             marked[0] = seq
+        else:
+            paused = me_command(me, out, cmd, seq)
         i += 1
         if paused:
             return i

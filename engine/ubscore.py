@@ -224,6 +224,32 @@ def _own_order(u, out, cmd, seq):
 
 
 @kernel(inline="always")
+def ubs_command(u, out, cmd, seq):
+    """UBSCore's part of any command: check, lock, move money. Returns the
+    order's ref when the command goes on to the ME, else -1 (its events are out)."""
+    kind = cmd.kind
+    if kind == R.CMD_PLACE:
+        return ubs_place(u, out, cmd, seq)
+    if kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
+        return ubs_find(u, out, cmd, seq)
+    if kind == R.CMD_MOVE:
+        return ubs_move(u, out, cmd, seq)
+    if kind == R.CMD_DEPOSIT:
+        ubs_deposit(u, out, cmd, seq)
+    elif kind == R.CMD_WITHDRAW:
+        ubs_withdraw(u, out, cmd, seq)
+    else:
+        emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
+    return -1
+
+
+@kernel(inline="always")
+def names_order(cmd):
+    """A command that names an existing order (UBSCore looks its ref up)."""
+    return cmd.kind == R.CMD_CANCEL or cmd.kind == R.CMD_REDUCE or cmd.kind == R.CMD_MOVE
+
+
+@kernel(inline="always")
 def _keep_share(u, k, remaining):
     """What the `keep` policy counts as this order's lock for `remaining`:
     cost(P, remaining) for a limit buy; for anything else the lock is exact."""

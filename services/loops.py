@@ -75,6 +75,31 @@ def _flush(ctrl, slots, words, counts, ci, st, out_no):
     return False
 
 
+@kernel(inline="always")
+def _end_turn(st, work, pub0, polls, max_polls):
+    """Count the turn; (polls, IDLE/WAKE to return now, else BUDGET to go on)."""
+    if work or st[S_PUBLISHED] != pub0:
+        st[S_WORK] += 1
+        polls = 0
+    else:
+        polls += 1
+        if polls >= max_polls:
+            return polls, IDLE
+    if st[S_WAKE] != 0:
+        return polls, WAKE
+    return polls, BUDGET
+
+
+def post_wakes(st, wakers) -> None:
+    """Post the semaphores of the consumers the loop found asleep (numba cannot)."""
+    mask = int(st[S_WAKE])
+    if mask:
+        for i, waker in enumerate(wakers):
+            if mask & (1 << i):
+                waker.post()
+        st[S_WAKE] = 0
+
+
 @kernel()
 def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
              cmd_ctrl, cmd_slots, cmds, cmd_words, set_ctrl, set_slots, sets, set_words,
@@ -128,15 +153,9 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
         f0 = _flush(ord_ctrl, ord_slots, fwd_words, n_fwd, 0, st, 0)
         f1 = _flush(log_ctrl, log_slots, log_words, n_log, 0, st, 1)
         st[S_FLUSHED] = 1 if (f0 and f1) else 0
-        if work or st[S_PUBLISHED] != pub0:
-            st[S_WORK] += 1
-            polls = 0
-        else:
-            polls += 1
-            if polls >= max_polls:
-                return IDLE
-        if st[S_WAKE] != 0:
-            return WAKE
+        polls, status = _end_turn(st, work, pub0, polls, max_polls)
+        if status != BUDGET:
+            return status
     return BUDGET
 
 
@@ -176,15 +195,9 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
             st[S_VOUCHED] = marked[0]
             store_release(control, ME_DONE, marked[0])
         st[S_FLUSHED] = 1 if flushed else 0
-        if work or st[S_PUBLISHED] != pub0:
-            st[S_WORK] += 1
-            polls = 0
-        else:
-            polls += 1
-            if polls >= max_polls:
-                return IDLE
-        if st[S_WAKE] != 0:
-            return WAKE
+        polls, status = _end_turn(st, work, pub0, polls, max_polls)
+        if status != BUDGET:
+            return status
     return BUDGET
 
 

@@ -47,11 +47,7 @@ class Matching:
         st = self.st
         work0 = st[L.S_WORK]
         status = L.me_loop(*self.args, self.max_polls, self.turns)
-        if st[L.S_WAKE]:
-            for i, waker in enumerate(self.wakers):
-                if st[L.S_WAKE] & (1 << i):
-                    waker.post()
-            st[L.S_WAKE] = 0
+        L.post_wakes(st, self.wakers)
         if (status == L.IDLE and st[L.S_FLUSHED] and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
                 and me_idle(self.me) and self.inp.closed and self.inp.available() == 0):
             self._finish()

@@ -57,11 +57,7 @@ class UbsCore:
         st = self.st
         work0 = st[L.S_WORK]
         status = L.ubs_loop(*self.args, self.max_polls, self.turns)
-        if st[L.S_WAKE]:
-            for i, waker in enumerate(self.wakers):
-                if st[L.S_WAKE] & (1 << i):
-                    waker.post()
-            st[L.S_WAKE] = 0
+        L.post_wakes(st, self.wakers)
         stalled = st[L.S_STALL_SINCE] != 0
         self.wait_on = self.settle_only if stalled else None
         self.stats["stalls"] = st[L.S_STALLS]
