@@ -82,6 +82,49 @@ def ring_consume(ctrl, slots, dst, max_n):
 
 
 @kernel()
+def ring_claim(ctrl, slots, n):
+    """Producer, zero-copy: (first, k): slots first, first+1, ..., first+k-1
+    (k <= n, each at `s & (capacity - 1)`) are free to write in place; then
+    ring_commit(ctrl, first + k) publishes them."""
+    head = ctrl[PRODUCER]
+    free = len(slots) - (head - ctrl[SEEN_CONSUMER])
+    if free < n:
+        ctrl[SEEN_CONSUMER] = load_acquire(ctrl, CONSUMER)
+        free = len(slots) - (head - ctrl[SEEN_CONSUMER])
+    return head, min(n, free)
+
+
+@kernel()
+def ring_commit(ctrl, end):
+    store_release(ctrl, PRODUCER, end)
+
+
+@kernel()
+def ring_peek(ctrl, slots, max_n):
+    """Consumer, zero-copy: (first, k): records first .. first+k-1 (k <= max_n)
+    may be read in place; then ring_release(ctrl, first + k) frees them."""
+    tail = ctrl[CONSUMER]
+    if ctrl[SEEN_PRODUCER] - tail < max_n:
+        ctrl[SEEN_PRODUCER] = load_acquire(ctrl, PRODUCER)
+    return tail, min(ctrl[SEEN_PRODUCER] - tail, max_n)
+
+
+@kernel()
+def ring_wait(ctrl, slots):
+    """Consumer, busy-spin: wait until a record is published; returns its
+    sequence (read it in place, then ring_release)."""
+    tail = ctrl[CONSUMER]
+    while ctrl[SEEN_PRODUCER] == tail:
+        ctrl[SEEN_PRODUCER] = load_acquire(ctrl, PRODUCER)
+    return tail
+
+
+@kernel()
+def ring_release(ctrl, end):
+    store_release(ctrl, CONSUMER, end)
+
+
+@kernel()
 def ring_take_all(ctrl, slots, words, pos, p):
     """Consume everything the ring holds into words[pos[2p+1]:] (pending rows
     are words[pos[2p]:pos[2p+1]]), moving pending rows to the front when the
@@ -195,6 +238,29 @@ class Ring:
     def consume(self, out: np.ndarray) -> int:
         """Fill out (records of the ring's dtype) with up to len(out) records."""
         return ring_consume(self.ctrl, self.slots, self.words_of(out), len(out))
+
+    # Zero-copy: write or read records where they lie in the ring.
+    def records(self) -> np.ndarray:
+        """The slots as records of the ring's dtype (slot s of sequence q is q & (capacity-1))."""
+        return self.slots.view(self.dtype).reshape(self.capacity)
+
+    def claim(self, n: int) -> tuple[int, int]:
+        """(first, k): sequences first..first+k-1 (k <= n) may be written in place."""
+        first, k = ring_claim(self.ctrl, self.slots, n)
+        return int(first), int(k)
+
+    def commit(self, end: int) -> None:
+        """Publish every claimed record up to sequence `end` (exclusive)."""
+        ring_commit(self.ctrl, end)
+
+    def peek(self, max_n: int) -> tuple[int, int]:
+        """(first, k): records first..first+k-1 (k <= max_n) may be read in place."""
+        first, k = ring_peek(self.ctrl, self.slots, max_n)
+        return int(first), int(k)
+
+    def release(self, end: int) -> None:
+        """Free every record up to sequence `end` (exclusive) for the producer."""
+        ring_release(self.ctrl, end)
 
     def available(self) -> int:
         return int(ring_available(self.ctrl))

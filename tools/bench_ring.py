@@ -1,13 +1,18 @@
 """`xinf bench ring`: our ring against multiprocessing.Queue and faster-fifo.
 
-All in one run, two processes each (producer, consumer), 64-byte messages:
-- ring, batched: numba loops publishing/consuming batches of 256;
+All in one run, two processes each (producer, consumer, pinned to different
+cores when there are two), 64-byte messages, timed from a start signal given
+once both are set up to the consumer's last message (process start-up, the
+same for every contender, is not the transport's cost):
+- ring, batched, written and read in place (ring_claim/commit, ring_peek/
+  release: `ring_msgs_per_sec`), and copied in and out (ring_publish/consume);
 - ring, one message per call from Python (the cost a Python caller sees);
 - faster-fifo, batched (put_many/get_many of 64-byte bytes objects);
 - multiprocessing.Queue, one message per call;
 - one-way latency of single messages through the ring, consumer busy-spinning
-  in numba, and consumer blocking on the semaphore: the producer stamps the
-  cycle counter into the message, the consumer stamps arrival.
+  in numba (ring_wait), and consumer blocking on the semaphore: the producer
+  stamps the cycle counter into the message just before publishing it, the
+  consumer stamps arrival.
 Every run checks that each message arrived once, in order, intact; no figure
 is printed for a run that did not.
 Ends with ring_msgs_per_sec, faster_fifo_msgs_per_sec, mp_queue_msgs_per_sec,
@@ -24,7 +29,8 @@ import numpy as np
 from xinfinity.engine.jit import kernel
 from xinfinity.ipc import shm, wait
 from xinfinity.ipc.atomics import cycles, cycles_per_ns, now_cycles
-from xinfinity.ipc.ring import Ring, attach_segment, ring_consume, ring_publish
+from xinfinity.ipc.ring import (Ring, attach_segment, ring_claim, ring_commit, ring_consume, ring_peek,
+                                ring_publish, ring_release, ring_wait)
 
 MSG = np.dtype([("seq", "<i8"), ("stamp", "<i8"), ("pad", "<i8", 6)])   # 64 bytes
 assert MSG.itemsize == 64
@@ -56,6 +62,40 @@ def _produce_batched(ctrl, slots, n, buf):
 
 
 @kernel()
+def _produce_in_place(ctrl, slots, n, batch):
+    """Batches written straight into the ring's slots (ring_claim/ring_commit)."""
+    mask = len(slots) - 1
+    seq = 0
+    while seq < n:
+        first, k = ring_claim(ctrl, slots, min(batch, n - seq))
+        for i in range(k):
+            row = (first + i) & mask
+            slots[row, 0] = seq + i
+            for w in range(1, 8):
+                slots[row, w] = 0
+        if k > 0:
+            ring_commit(ctrl, first + k)
+            seq += k
+    return 0
+
+
+@kernel()
+def _consume_in_place(ctrl, slots, n, batch):
+    """Batches read in place (ring_peek/ring_release); returns the messages in order."""
+    mask = len(slots) - 1
+    seq = 0
+    while seq < n:
+        first, k = ring_peek(ctrl, slots, batch)
+        for i in range(k):
+            if slots[(first + i) & mask, 0] != seq:
+                return seq
+            seq += 1
+        if k > 0:
+            ring_release(ctrl, first + k)
+    return seq
+
+
+@kernel()
 def _consume_batched(ctrl, slots, n, buf):
     """Returns the number of messages that arrived in order (== n when all did)."""
     batch = len(buf)
@@ -69,19 +109,28 @@ def _consume_batched(ctrl, slots, n, buf):
     return seq
 
 
-def _ring_proc(role, name, n, batch, out):
+def _ring_proc(role, name, n, batch, in_place, go, out):
     ring = Ring.attach(name, MSG, CAP)
     buf = np.zeros((batch, 8), np.uint64)
+    _ready(go, role)
     if role == "produce":
-        _produce_batched(ring.ctrl, ring.slots, n, buf)
+        if in_place:
+            _produce_in_place(ring.ctrl, ring.slots, n, batch)
+        else:
+            _produce_batched(ring.ctrl, ring.slots, n, buf)
     else:
-        out.value = _consume_batched(ring.ctrl, ring.slots, n, buf)
+        if in_place:
+            out.value = _consume_in_place(ring.ctrl, ring.slots, n, batch)
+        else:
+            out.value = _consume_batched(ring.ctrl, ring.slots, n, buf)
+        _done(go)
     ring.close()
 
 
-def _ring_single_proc(role, name, n, out):
+def _ring_single_proc(role, name, n, go, out):
     ring = Ring.attach(name, MSG, CAP)
     one = np.zeros(1, MSG)
+    _ready(go, role)
     if role == "produce":
         for i in range(n):
             one["seq"] = i
@@ -95,30 +144,53 @@ def _ring_single_proc(role, name, n, out):
                     break
                 seq += 1
         out.value = seq
+        _done(go)
     ring.close()
 
 
+def _ready(go, role):
+    """Child: pin to a core of its own (consumer on the first, producer on the
+    second, as the pipeline pins UBSCore and the ME), say it is set up, then
+    wait for the start (process start-up is not timed)."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) >= 2:
+        os.sched_setaffinity(0, {cores[0] if role == "consume" else cores[1]})
+    with go.get_lock():
+        go[0] += 1
+    while go[1] == 0:
+        time.sleep(0.0005)
+
+
+def _done(go):
+    """Consumer: the last message arrived now."""
+    go[2] = time.perf_counter_ns()
+
+
 def _two(target, args_p, args_c, n):
-    """Run producer and consumer processes; messages/s, or 0 if not all arrived."""
+    """Run producer and consumer processes; messages/s from the start signal
+    to the consumer's last message. Exits if not every message arrived in order."""
     ctx = mp.get_context("fork")
     out = ctx.Value("q", 0)
-    c = ctx.Process(target=target, args=("consume",) + args_c + (out,))
-    p = ctx.Process(target=target, args=("produce",) + args_p + (out,))
-    t0 = time.perf_counter()
+    go = ctx.Array("q", 3)              # [children ready, start, end ns]
+    c = ctx.Process(target=target, args=("consume",) + args_c + (go, out))
+    p = ctx.Process(target=target, args=("produce",) + args_p + (go, out))
     c.start()
     p.start()
+    while go[0] < 2 and p.is_alive() and c.is_alive():
+        time.sleep(0.001)
+    t0 = time.perf_counter_ns()
+    go[1] = 1
     p.join()
     c.join()
-    dt = time.perf_counter() - t0
     if p.exitcode != 0 or c.exitcode != 0 or out.value != n:
         raise SystemExit(f"FAIL: {target.__name__}: {out.value} of {n} messages arrived in order")
-    return n / dt
+    return n / ((go[2] - t0) / 1e9)
 
 
-def _ring_rate(n, batch=256):
+def _ring_rate(n, in_place, batch=256):
     ring = Ring.create(shm.part_name(shm.instance_name(), "bench"), MSG, CAP)
     try:
-        return _two(_ring_proc, (ring.name, n, batch), (ring.name, n, batch), n)
+        return _two(_ring_proc, (ring.name, n, batch, in_place), (ring.name, n, batch, in_place), n)
     finally:
         ring.close()
 
@@ -131,8 +203,9 @@ def _ring_single_rate(n):
         ring.close()
 
 
-def _ff_proc(role, q, n, out):
+def _ff_proc(role, q, n, go, out):
     msg = bytes(64)
+    _ready(go, role)
     if role == "produce":
         batch = 256
         sent = 0
@@ -145,6 +218,7 @@ def _ff_proc(role, q, n, out):
         while got < n:
             got += len(q.get_many(max_messages_to_get=1024, timeout=60))
         out.value = got
+        _done(go)
 
 
 def _faster_fifo_rate(n):
@@ -153,8 +227,9 @@ def _faster_fifo_rate(n):
     return _two(_ff_proc, (q, n), (q, n), n)
 
 
-def _mpq_proc(role, q, n, out):
+def _mpq_proc(role, q, n, go, out):
     msg = bytes(64)
+    _ready(go, role)
     if role == "produce":
         for _ in range(n):
             q.put(msg)
@@ -162,6 +237,7 @@ def _mpq_proc(role, q, n, out):
         for _ in range(n):
             q.get()
         out.value = n
+        _done(go)
 
 
 def _mp_queue_rate(n):
@@ -171,29 +247,42 @@ def _mp_queue_rate(n):
 
 @kernel()
 def _ping(ctrl, slots, n, gap_cycles, buf):
-    """Send n single messages, each stamped with the cycle counter, spaced out."""
+    """Send n single messages, spaced out, each written in place and stamped
+    with the cycle counter just before it is published."""
+    mask = len(slots) - 1
     for i in range(n):
         t = cycles()
         while cycles() - t < gap_cycles:
             pass
-        buf[0, 0] = i
-        buf[0, 1] = cycles()
-        while ring_publish(ctrl, slots, buf, 1) == 0:
-            pass
+        k = 0
+        while k == 0:
+            first, k = ring_claim(ctrl, slots, 1)
+        row = first & mask
+        slots[row, 0] = i
+        for w in range(2, 8):
+            slots[row, w] = 0
+        slots[row, 1] = cycles()
+        ring_commit(ctrl, first + 1)
     return 0
 
 
 @kernel()
 def _spin_receive(ctrl, slots, n, lat, buf):
+    """Busy-poll for each message, read it in place; latency = arrival - stamp."""
+    mask = len(slots) - 1
     for i in range(n):
-        while ring_consume(ctrl, slots, buf, 1) == 0:
-            pass
-        lat[i] = cycles() - np.int64(buf[0, 1])
+        first = ring_wait(ctrl, slots)
+        stamp = np.int64(slots[first & mask, 1])
+        lat[i] = cycles() - stamp
+        if slots[first & mask, 0] != i:
+            return i
+        ring_release(ctrl, first + 1)
     return n
 
 
-def _latency_proc(role, name, n, strategy, lat_name, out):
+def _latency_proc(role, name, n, strategy, lat_name, go, out):
     ring = Ring.attach(name, MSG, CAP)
+    _ready(go, role)
     if role == "produce":
         waker = wait.Waker(ring, strategy)
         one = np.zeros((1, 8), np.uint64)
@@ -211,7 +300,8 @@ def _latency_proc(role, name, n, strategy, lat_name, out):
     else:
         lat = np.ndarray(n, np.int64, buffer=shm_buf(lat_name))
         if strategy == "spin":
-            _spin_receive(ring.ctrl, ring.slots, n, lat, np.zeros((1, 8), np.uint64))
+            if _spin_receive(ring.ctrl, ring.slots, n, lat, np.zeros((1, 8), np.uint64)) != n:
+                raise SystemExit("FAIL: latency messages out of order")
         else:
             waiter = wait.Waiter(ring, strategy, spin_polls=100)
             one = np.zeros((1, 8), np.uint64)
@@ -222,6 +312,7 @@ def _latency_proc(role, name, n, strategy, lat_name, out):
                 lat[i] = now_cycles() - np.int64(one[0, 1])
             waiter.close()
         out.value = n
+        _done(go)
     ring.close()
 
 
@@ -260,6 +351,8 @@ def main(args) -> int:
         buf = np.zeros((256, 8), np.uint64)
         _produce_batched(tmp.ctrl, tmp.slots, 1000, buf)
         _consume_batched(tmp.ctrl, tmp.slots, 1000, buf)
+        _produce_in_place(tmp.ctrl, tmp.slots, 1000, 256)
+        _consume_in_place(tmp.ctrl, tmp.slots, 1000, 256)
         _ping(tmp.ctrl, tmp.slots, 1, 0, buf[:1])
         _spin_receive(tmp.ctrl, tmp.slots, 1, np.zeros(1, np.int64), buf[:1])
     finally:
@@ -267,8 +360,10 @@ def main(args) -> int:
     per_ns = cycles_per_ns(0.2)
     print(f"cores: {os.cpu_count()}, 64-byte messages, ring capacity {CAP}, cycle counter {per_ns:.2f}/ns")
 
-    ring_rate = _ring_rate(args.messages)
-    print(f"ring batched (256/call, numba):     {ring_rate:14,.0f} msgs/s")
+    copied = _ring_rate(args.messages, in_place=False)
+    print(f"ring batched, copied in and out:    {copied:14,.0f} msgs/s")
+    ring_rate = _ring_rate(args.messages, in_place=True)
+    print(f"ring batched, written/read in place:{ring_rate:14,.0f} msgs/s")
     single = _ring_single_rate(1_000_000)
     print(f"ring one message per Python call:   {single:14,.0f} msgs/s")
     ff = _faster_fifo_rate(2_000_000)
@@ -280,6 +375,7 @@ def main(args) -> int:
     block50, block999 = _latency(min(args.latency_samples, 5000), "block", per_ns)
     print(f"one-way latency, blocking:   p50 {block50:8.0f} ns  p99.9 {block999:10.0f} ns")
     print(f"ring_msgs_per_sec={ring_rate:.0f}")
+    print(f"ring_copied_msgs_per_sec={copied:.0f}")
     print(f"ring_single_msgs_per_sec={single:.0f}")
     print(f"faster_fifo_msgs_per_sec={ff:.0f}")
     print(f"mp_queue_msgs_per_sec={mpq:.0f}")

@@ -97,14 +97,25 @@ def test_wrong_dtype_and_bad_capacity_are_refused():
         ring.close()
 
 
-def _producer(name, n, seed, full_seen):
+def _producer(name, n, seed, full_seen, in_place):
     ring = Ring.attach(name, LITMUS, 1 << 12)
     rng = np.random.default_rng(seed)
     buf = np.zeros(512, LITMUS)
+    slots, mask = ring.records(), ring.capacity - 1
     seq = 0
     full = 0
     while seq < n:
         k = min(int(rng.integers(1, 512)), n - seq)
+        if in_place:                    # claim, fill where the records lie (up to the wrap), commit
+            first, k = ring.claim(k)
+            k = min(k, ring.capacity - (first & mask))
+            if k == 0:
+                full += 1
+                continue
+            fill(slots[first & mask:(first & mask) + k], seq)
+            ring.commit(first + k)
+            seq += k
+            continue
         fill(buf[:k], seq)
         done = 0
         while done < k:
@@ -118,11 +129,27 @@ def _producer(name, n, seed, full_seen):
     ring.close()
 
 
-def _consumer(name, n, result):
+def _consumer(name, n, result, in_place):
     ring = Ring.attach(name, LITMUS, 1 << 12)
     out = np.zeros(1024, LITMUS)
+    slots, mask = ring.records(), ring.capacity - 1
     seq = 0
     while True:
+        if in_place:                    # peek, check where the records lie (up to the wrap), release
+            first, k = ring.peek(1024)
+            k = min(k, ring.capacity - (first & mask))
+            if k:
+                bad = verify(slots[first & mask:], k, seq)
+                if bad >= 0:
+                    result.value = -(seq + bad) - 1
+                    ring.close()
+                    return
+                ring.release(first + k)
+                seq += k
+                continue
+            if ring.closed and ring.available() == 0:
+                break
+            continue
         k = ring.consume(out)
         if k:
             bad = verify(out, k, seq)
@@ -137,8 +164,9 @@ def _consumer(name, n, result):
     ring.close()
 
 
+@pytest.mark.parametrize("in_place", [False, True], ids=["copied", "in-place"])
 @pytest.mark.parametrize("pause_consumer", [False, True], ids=["running", "sigstopped"])
-def test_litmus_two_processes_no_loss_duplication_reordering_or_tearing(pause_consumer):
+def test_litmus_two_processes_no_loss_duplication_reordering_or_tearing(pause_consumer, in_place):
     """Millions of sequence-numbered, checksummed records from one process to
     another through a 4096-slot ring; with SIGSTOP the consumer is frozen mid-run
     so the ring fills and the producer must wait, not overwrite."""
@@ -148,8 +176,8 @@ def test_litmus_two_processes_no_loss_duplication_reordering_or_tearing(pause_co
     ring = Ring.create(_name(), LITMUS, 1 << 12)
     ctx = mp.get_context("fork")
     result, full_seen = ctx.Value("q", 0), ctx.Value("q", 0)
-    cons = ctx.Process(target=_consumer, args=(ring.name, n, result))
-    prod = ctx.Process(target=_producer, args=(ring.name, n, 7, full_seen))
+    cons = ctx.Process(target=_consumer, args=(ring.name, n, result, in_place))
+    prod = ctx.Process(target=_producer, args=(ring.name, n, 7, full_seen, in_place))
     try:
         cons.start()
         prod.start()
