@@ -13,8 +13,10 @@ same for every contender, is not the transport's cost):
   in numba (ring_wait), and consumer blocking on the semaphore: the producer
   stamps the cycle counter into the message just before publishing it, the
   consumer stamps arrival.
-Every run checks that each message arrived once, in order, intact; no figure
-is printed for a run that did not.
+Every run checks that each message arrived once and in order; a last
+litmus run (--litmus N, 10^8 for the full test) checks every word of every
+message against its checksum. No figure is printed for a run that did not
+pass (the command exits with FAIL).
 Ends with ring_msgs_per_sec, faster_fifo_msgs_per_sec, mp_queue_msgs_per_sec,
 ratio_vs_faster_fifo, spin_p50_ns, spin_p999_ns, block_p50_ns.
 """
@@ -40,6 +42,8 @@ CAP = 1 << 14
 def add_arguments(p) -> None:
     p.add_argument("--messages", type=int, default=20_000_000, help="messages for the batched ring run")
     p.add_argument("--latency-samples", type=int, default=20_000)
+    p.add_argument("--litmus", type=int, default=10_000_000,
+                   help="checksummed messages for the litmus run (10^8 for the full test)")
 
 
 @kernel()
@@ -61,9 +65,13 @@ def _produce_batched(ctrl, slots, n, buf):
     return full
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
 @kernel()
 def _produce_in_place(ctrl, slots, n, batch):
-    """Batches written straight into the ring's slots (ring_claim/ring_commit)."""
+    """Batches written straight into the ring's slots (ring_claim/ring_commit):
+    the sequence number and seven words of payload."""
     mask = len(slots) - 1
     seq = 0
     while seq < n:
@@ -72,7 +80,7 @@ def _produce_in_place(ctrl, slots, n, batch):
             row = (first + i) & mask
             slots[row, 0] = seq + i
             for w in range(1, 8):
-                slots[row, w] = 0
+                slots[row, w] = w
         if k > 0:
             ring_commit(ctrl, first + k)
             seq += k
@@ -88,6 +96,57 @@ def _consume_in_place(ctrl, slots, n, batch):
         first, k = ring_peek(ctrl, slots, batch)
         for i in range(k):
             if slots[(first + i) & mask, 0] != seq:
+                return seq
+            seq += 1
+        if k > 0:
+            ring_release(ctrl, first + k)
+    return seq
+
+
+@kernel()
+def _produce_litmus(ctrl, slots, n, batch):
+    """The litmus producer: each message holds its sequence number, six words
+    derived from it, and their xor as a checksum (a torn or stale message shows)."""
+    mask = len(slots) - 1
+    seq = 0
+    while seq < n:
+        first, k = ring_claim(ctrl, slots, min(batch, n - seq))
+        for i in range(k):
+            row = (first + i) & mask
+            s = np.uint64(seq + i)
+            check = s
+            for w in range(1, 7):
+                v = (s + np.uint64(w)) * _MIX
+                slots[row, w] = v
+                check ^= v
+            slots[row, 0] = s
+            slots[row, 7] = check
+        if k > 0:
+            ring_commit(ctrl, first + k)
+            seq += k
+    return 0
+
+
+@kernel()
+def _consume_litmus(ctrl, slots, n, batch):
+    """Returns how many messages arrived in order and intact (== n when all
+    did): any loss, duplicate, reordering or torn message stops the count."""
+    mask = len(slots) - 1
+    seq = 0
+    while seq < n:
+        first, k = ring_peek(ctrl, slots, batch)
+        for i in range(k):
+            row = (first + i) & mask
+            s = np.uint64(seq)
+            if slots[row, 0] != s:
+                return seq
+            check = s
+            for w in range(1, 7):
+                v = slots[row, w]
+                if v != (s + np.uint64(w)) * _MIX:
+                    return seq
+                check ^= v
+            if slots[row, 7] != check:
                 return seq
             seq += 1
         if k > 0:
@@ -113,7 +172,13 @@ def _ring_proc(role, name, n, batch, in_place, go, out):
     ring = Ring.attach(name, MSG, CAP)
     buf = np.zeros((batch, 8), np.uint64)
     _ready(go, role)
-    if role == "produce":
+    if in_place == "litmus":
+        if role == "produce":
+            _produce_litmus(ring.ctrl, ring.slots, n, batch)
+        else:
+            out.value = _consume_litmus(ring.ctrl, ring.slots, n, batch)
+            _done(go)
+    elif role == "produce":
         if in_place:
             _produce_in_place(ring.ctrl, ring.slots, n, batch)
         else:
@@ -353,6 +418,8 @@ def main(args) -> int:
         _consume_batched(tmp.ctrl, tmp.slots, 1000, buf)
         _produce_in_place(tmp.ctrl, tmp.slots, 1000, 256)
         _consume_in_place(tmp.ctrl, tmp.slots, 1000, 256)
+        _produce_litmus(tmp.ctrl, tmp.slots, 1000, 256)
+        _consume_litmus(tmp.ctrl, tmp.slots, 1000, 256)
         _ping(tmp.ctrl, tmp.slots, 1, 0, buf[:1])
         _spin_receive(tmp.ctrl, tmp.slots, 1, np.zeros(1, np.int64), buf[:1])
     finally:
@@ -374,6 +441,9 @@ def main(args) -> int:
     print(f"one-way latency, busy-spin:  p50 {spin50:8.0f} ns  p99.9 {spin999:10.0f} ns")
     block50, block999 = _latency(min(args.latency_samples, 5000), "block", per_ns)
     print(f"one-way latency, blocking:   p50 {block50:8.0f} ns  p99.9 {block999:10.0f} ns")
+    litmus = _ring_rate(args.litmus, in_place="litmus")
+    print(f"litmus: {args.litmus:,} checksummed messages, every one in order and intact ({litmus:,.0f}/s)")
+    print(f"litmus_messages={args.litmus}")
     print(f"ring_msgs_per_sec={ring_rate:.0f}")
     print(f"ring_copied_msgs_per_sec={copied:.0f}")
     print(f"ring_single_msgs_per_sec={single:.0f}")
