@@ -25,6 +25,8 @@ from ..ipc.wait import _should_wake
 from .control import ME_DONE
 
 IDLE, WAKE, BUDGET = 0, 1, 2
+_STALL_NEAR = 512    # commands after a stall during which UBSCore forwards in small chunks
+_STALL_CHUNK = 8
 
 # st indices shared by both loops
 S_IN_HEAD = 0        # first input record not yet worked through
@@ -45,6 +47,7 @@ S_STALLS = 17
 S_STALL_CYCLES = 18
 S_STALL_BEHIND = 19  # UBSCore: sum over stalls of the seqs not yet settled when each began
 S_SETTLES = 20       # UBSCore: settle messages applied
+S_STALL_SEQ = 21     # UBSCore: seq sequenced when the last stall began
 S_WORDS = 24
 
 
@@ -135,8 +138,11 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
                 st[S_IN_HEAD] = 0
                 st[S_IN_TAIL] = ring_consume(cmd_ctrl, cmd_slots, cmd_words, len(cmds))
             if st[S_IN_HEAD] < st[S_IN_TAIL]:
+                # Near recent stalls, forward in small chunks: the ME starts on
+                # them while UBSCore sequences on, so the next stall is shorter.
+                n = chunk if seq - st[S_STALL_SEQ] > _STALL_NEAR else min(chunk, _STALL_CHUNK)
                 h, status = ubs_sequence(u, out_c, cmds, st[S_IN_HEAD],
-                                         min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk),
+                                         min(st[S_IN_TAIL], st[S_IN_HEAD] + n),
                                          fwd, n_fwd, log, n_log, st[S_SETTLED], st[S_IN_TAIL])
                 out_c.n[N_OEV] = 0
                 out_c.n[N_BEV] = 0
@@ -150,6 +156,7 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
                     st[S_STALL_SINCE] = max(cycles(), 1)
                     st[S_STALLS] += 1
                     st[S_STALL_BEHIND] += seq - st[S_SETTLED]
+                    st[S_STALL_SEQ] = seq
         f0 = _flush(ord_ctrl, ord_slots, fwd_words, n_fwd, 0, st, 0)
         f1 = _flush(log_ctrl, log_slots, log_words, n_log, 0, st, 1)
         st[S_FLUSHED] = 1 if (f0 and f1) else 0
