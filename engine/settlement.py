@@ -20,7 +20,9 @@ Two details of the cut:
 from .jit import kernel
 
 from . import records as R
+from .bits import prefetch
 from .emit import N_BEV, N_OEV, N_TEV
+from .hashmap import hm_home
 from .ubscore import U_SEQ, ubs_command, ubs_settle_one
 
 # pos: [cmd head, cmd end, settle head, settle end, oev head, oev end, tev head, tev end]
@@ -55,6 +57,23 @@ def _replay_command(u, out, refmap, c, rs):
     return True
 
 
+_AHEAD = 16
+
+
+@kernel(inline="always")
+def _prefetch_ahead(u, refmap, cmds, ci, cn, sets, si, sn):
+    """Start loading what commands and settles a little ahead will touch: the
+    lock index row of an order id, the lock records of a settle's orders."""
+    if ci + _AHEAD < cn:
+        prefetch(u.lck_map, hm_home(u.lck_map, cmds[ci + _AHEAD].order_id, 0))
+    if si + _AHEAD < sn:
+        s = sets[si + _AHEAD]
+        if s.kind != R.SETTLE_MARK:
+            prefetch(u.locks, refmap[s.buyer_ref])
+            if s.seller_ref >= 0:
+                prefetch(u.locks, refmap[s.seller_ref])
+
+
 @kernel(inline="always")
 def _take_seq(src, pos, p, seq, dst, counts, ci, keep):
     """Copy (or with keep False, skip) the records of `seq` at the head of
@@ -85,6 +104,7 @@ def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
             ci = pos[2 * P_CMD]
             if ci == pos[2 * P_CMD + 1] or cmds[ci].seq > upto:
                 return REPLAY_DONE
+            _prefetch_ahead(u, refmap, cmds, ci, pos[2 * P_CMD + 1], sets, pos[2 * P_SET], pos[2 * P_SET + 1])
             if out.n[N_OEV] + 1 > len(out.oev) or out.n[N_BEV] + 2 > len(out.bev):
                 return REPLAY_ROOM
             if not _replay_command(u, out, refmap, cmds[ci], rs):
@@ -103,6 +123,8 @@ def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
                     if out.n[N_BEV] + 8 > len(out.bev):
                         pos[2 * P_SET] = i
                         return REPLAY_ROOM
+                    if i + _AHEAD < n and sets[i + _AHEAD].kind != R.SETTLE_MARK:
+                        prefetch(u.locks, refmap[sets[i + _AHEAD].buyer_ref])
                     s.buyer_ref = refmap[s.buyer_ref]
                     if s.seller_ref >= 0:
                         s.seller_ref = refmap[s.seller_ref]
