@@ -30,10 +30,10 @@ def _add_pipeline(sub):
 
 
 def _add_run(sub):
-    from xinfinity.tools import st
+    from xinfinity.tools import mt
     r = sub.add_parser("run", help="run the exchange with embedded defaults")
-    st.add_run_arguments(r)
-    r.set_defaults(func=st.run)
+    mt.add_run_arguments(r)
+    r.set_defaults(func=mt.run)
 
 
 def main(argv=None) -> int:
@@ -46,12 +46,16 @@ def main(argv=None) -> int:
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     args = ap.parse_args(argv)
+    from xinfinity.config import ConfigError
     from xinfinity.services.supervisor import PipelineError
     from xinfinity.tools.dataset import DatasetError
     try:
         return int(args.func(args) or 0)
     except DatasetError as e:
         print(f"xinf: bad input: {e}", file=sys.stderr)
+        return 2
+    except ConfigError as e:
+        print(f"xinf: bad config: {e}", file=sys.stderr)
         return 2
     except PipelineError as e:
         print(f"xinf: pipeline failed: {e}", file=sys.stderr)

@@ -68,11 +68,18 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     symbols: list[Symbol] = []
 
 
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
 def load_yaml(path: str | pathlib.Path) -> Config:
     """Load a YAML config; errors name the file and the offending path."""
     path = pathlib.Path(path)
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: {e}") from None
     try:
         return msgspec.convert(raw, Config)
     except msgspec.ValidationError as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ConfigError(f"{path}: {e}") from None

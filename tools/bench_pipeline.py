@@ -14,10 +14,9 @@ import time
 
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
-from xinfinity.ipc.wait import STRATEGIES
 
 from .dataset import load_dataset
-from .mt import pipeline_config, run_mt
+from .mt import add_pipeline_arguments, pipeline_config, run_mt
 from .st import Sink
 
 
@@ -35,17 +34,18 @@ def st_seconds(ds, dust: str, batch: int = 65536) -> float:
 def add_arguments(p) -> None:
     p.add_argument("--input", required=True, help="dataset directory")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
-    p.add_argument("--wait", choices=STRATEGIES, default="auto")
+    add_pipeline_arguments(p)
     p.add_argument("--repeat", type=int, default=3)
 
 
 def main(args) -> int:
+    pipeline = pipeline_config(args)
     ds = load_dataset(args.input)
     n = len(ds.commands)
     st_best = mt_best = float("inf")
     for r in range(args.repeat):
         st = st_seconds(ds, args.dust)
-        mt = run_mt(None, None, args.dust, pipeline_config(args), ds=ds)
+        mt = run_mt(None, None, args.dust, pipeline, ds=ds)
         print(f"run {r + 1}: st {n / st:,.0f} orders/s, mt {mt['mt_orders_per_sec']:,} orders/s "
               f"(wait {mt['wait']}, stalls {mt['ubscore.stalls']} taking {mt['ubscore.stall_s']} s; "
               f"work s: ubscore {mt['ubscore.work_s']}, matching {mt['matching.work_s']}, "

@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from xinfinity.config import Capacity, Pipeline
+import msgspec
+
+from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
 from xinfinity.engine import records as R
 from xinfinity.engine.core import balance_rows, build_me, build_ubs, prefault_all
 from xinfinity.ipc.wait import STRATEGIES
@@ -30,7 +32,7 @@ from xinfinity.services.wiring import Wiring
 
 from . import outputs
 from .dataset import load_dataset
-from .st import Sink, write_finals
+from .st import ROOT, Sink, write_finals
 
 
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> dict:
@@ -151,16 +153,38 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def add_pipeline_arguments(p) -> None:
+    """The options every command that runs the MT pipeline takes."""
+    p.add_argument("--config", default=str(CONFIG_DIR / "dev.yaml"),
+                   help="YAML config whose `pipeline` section sets rings, waits and cores")
+    p.add_argument("--wait", choices=STRATEGIES, default=None,
+                   help="how an idle process waits (overrides the config; auto: by cores and processes)")
+
+
 def add_arguments(p) -> None:
     p.add_argument("--input", required=True, help="dataset directory")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
-    p.add_argument("--wait", choices=STRATEGIES, default="auto",
-                   help="how an idle process waits (auto: by cores and processes)")
+    add_pipeline_arguments(p)
 
 
 def pipeline_config(args) -> Pipeline:
-    return Pipeline(wait=args.wait)
+    """The config file's pipeline section, with --wait over it; checked here
+    so that a bad value stops the command before any process starts."""
+    cfg = load_yaml(args.config).pipeline
+    if args.wait:
+        cfg = msgspec.structs.replace(cfg, wait=args.wait)
+    if cfg.wait not in STRATEGIES:
+        raise ConfigError(f"{args.config}: pipeline.wait {cfg.wait!r} is not one of {STRATEGIES}")
+    if cfg.ring_capacity < 2 or cfg.ring_capacity & (cfg.ring_capacity - 1):
+        raise ConfigError(f"{args.config}: pipeline.ring_capacity {cfg.ring_capacity} is not a power of two")
+    for key in ("batch", "forward_every", "loop_spins", "spin_polls"):
+        if getattr(cfg, key) < 1:
+            raise ConfigError(f"{args.config}: pipeline.{key} must be at least 1")
+    unknown = set(cfg.cores) - set(PROCESSES)
+    if unknown:
+        raise ConfigError(f"{args.config}: pipeline.cores names {sorted(unknown)}; the processes are {PROCESSES}")
+    return cfg
 
 
 def main(args) -> int:
@@ -169,3 +193,23 @@ def main(args) -> int:
     for k, v in perf.items():
         print(f"{k}={v}")
     return 0
+
+
+def add_run_arguments(p) -> None:
+    p.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
+    p.add_argument("--out", default="out/run")
+    p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
+    add_pipeline_arguments(p)
+
+
+def run(args) -> int:
+    """`xinf run`: until the gateway exists, the bundled golden dataset through
+    the multi-process pipeline under the supervisor, printing its summary and
+    each process's figures."""
+    import numba
+    args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
+    if not pathlib.Path(numba.config.CACHE_DIR).exists():
+        print("xinfinity: first start of this source tree: compiling the numba kernels "
+              "(3-4 minutes, cached for later starts)", flush=True)
+    print(f"xinfinity: running {args.input} through the multi-process pipeline -> {args.out}", flush=True)
+    return main(args)

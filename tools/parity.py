@@ -13,9 +13,8 @@ import tempfile
 import numpy as np
 
 from xinfinity.engine import records as R
-from xinfinity.ipc.wait import STRATEGIES
 
-from .mt import pipeline_config, run_mt
+from .mt import add_pipeline_arguments, pipeline_config, run_mt
 from .outputs import _first_diff_line, _show
 from .st import run_st
 
@@ -61,15 +60,16 @@ def compare_dirs(st_dir, mt_dir) -> list[tuple[str, bool, str]]:
 def add_arguments(p) -> None:
     p.add_argument("--input", required=True, help="dataset directory")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
-    p.add_argument("--wait", choices=STRATEGIES, default="auto", help="the MT pipeline's wait strategy")
+    add_pipeline_arguments(p)
     p.add_argument("--out", default=None, help="keep both runs' files here (st/ and mt/); default: a temporary directory")
 
 
 def main(args) -> int:
+    pipeline = pipeline_config(args)
     with tempfile.TemporaryDirectory(prefix="xinf-parity-") as tmp:
         base = pathlib.Path(args.out or tmp)
         st = run_st(args.input, base / "st", args.dust)
-        mt = run_mt(args.input, base / "mt", args.dust, pipeline_config(args))
+        mt = run_mt(args.input, base / "mt", args.dust, pipeline)
         verdicts = compare_dirs(base / "st", base / "mt")
         for name, ok, detail in verdicts:
             print(f"{name}: {'OK' if ok else 'DIFFERENT'}: {detail}")

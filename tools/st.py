@@ -134,28 +134,9 @@ def add_arguments(p) -> None:
                    help="debug: assert conservation, locks and an uncrossed book after every batch")
 
 
-def add_run_arguments(p) -> None:
-    p.add_argument("--input", default=None, help="dataset directory (default: the bundled golden fixture)")
-    p.add_argument("--out", default="out/run")
-    p.set_defaults(check_invariants=False)
-
-
 def main(args) -> int:
     perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants)
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")
     return 0
-
-
-def run(args) -> int:
-    """`xinf run`: until the gateway exists, the bundled golden dataset through
-    the ST pipeline, printing its summary and speed."""
-    import numba
-    args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
-    args.dust = "release"
-    if not pathlib.Path(numba.config.CACHE_DIR).exists():
-        print("xinfinity: first start of this source tree: compiling the numba kernels "
-              "(2-3 minutes, cached for later starts)")
-    print(f"xinfinity: running {args.input} through the single-process core -> {args.out}")
-    return main(args)

@@ -70,3 +70,23 @@ def test_bench_pipeline_prints_st_mt_and_their_ratio():
     keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line and " " not in line)
     assert int(keys["st_orders_per_sec"]) > 0 and int(keys["mt_orders_per_sec"]) > 0
     assert float(keys["mt_over_st"]) > 0
+
+
+def test_run_starts_the_pipeline_processes_on_the_bundled_dataset(tmp_path):
+    r = _xinf("run", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "multi-process pipeline" in r.stdout and "trades=" in r.stdout
+    assert "ubscore.cpu_s=" in r.stdout and (tmp_path / "t2_ledger.csv").exists()
+
+
+def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    for text, expect in (("pipeline:\n  wait: fast\n", "pipeline.wait 'fast'"),
+                         ("pipeline:\n  ring_capacity: 1000\n", "pipeline.ring_capacity 1000 is not a power of two"),
+                         ("pipeline:\n  cores: {gateway: [0]}\n", "pipeline.cores names ['gateway']"),
+                         ("pipeline:\n  ringcap: 8\n", "unknown field `ringcap`")):
+        cfg.write_text(text)
+        r = _xinf("pipeline", "mt", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "o",
+                  "--config", cfg)
+        assert r.returncode == 2 and f"xinf: bad config: {cfg}" in r.stderr and expect in r.stderr, r.stderr
+        assert not (tmp_path / "o" / "summary.txt").exists()
