@@ -11,7 +11,7 @@ in separate processes.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 from .jit import kernel

@@ -16,7 +16,6 @@ import time
 
 import numpy as np
 
-from ..engine import records as R
 from ..engine.emit import N_BEV, N_OEV, N_TEV, new_out
 from ..engine.events import Events
 from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED

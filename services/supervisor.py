@@ -39,7 +39,7 @@ class PipelineError(RuntimeError):
     pass
 
 
-def default_cores(cfg: Pipeline, cores: int | None = None) -> dict[str, list[int]]:
+def default_cores(cfg: Pipeline) -> dict[str, list[int]]:
     """The config's cores, or one core each for UBSCore and the ME."""
     if cfg.cores:
         return {k: list(v) for k, v in cfg.cores.items()}

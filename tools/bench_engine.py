@@ -17,7 +17,6 @@ import numpy as np
 
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
-from xinfinity.engine.events import concat
 from xinfinity.engine.reference import Reference
 
 from .dataset import load_dataset
