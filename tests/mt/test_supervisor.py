@@ -84,3 +84,22 @@ def test_stop_request_drains_every_ring(ds, tmp_path):
     stats = sup.run(on_ready=lambda w: sup.stop())
     assert all(stats[n]["state"] == 3 for n in ("ingestion", "ubscore", "matching", "settlement"))
     assert leftovers() == []
+
+
+def test_each_process_runs_on_the_cores_the_config_gives_it(ds, tmp_path):
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores")
+    want = {"ingestion": [cores[1]], "ubscore": [cores[0]], "matching": [cores[1]], "settlement": [cores[0]]}
+    real = builders(ds, tmp_path)
+
+    def checked(name):
+        def build(w, stats):
+            got = sorted(os.sched_getaffinity(0))
+            if got != want[name]:
+                raise AssertionError(f"{name} runs on {got}, config says {want[name]}")
+            return real[name](w, stats)
+        return build
+
+    stats = Supervisor(Pipeline(cores=want), {n: checked(n) for n in want}).run()
+    assert all(stats[n]["state"] == 3 for n in want)
