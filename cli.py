@@ -42,12 +42,15 @@ def main(argv=None) -> int:
     _add_run(sub)
     _add_pipeline(sub)
     _add_tool(sub, "gen-fixture", "gen_fixture", "generate a deterministic dataset")
+    _add_tool(sub, "replay", "replay", "rebuild the state and output files from a WAL directory")
     _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     args = ap.parse_args(argv)
     from xinfinity.config import ConfigError
+    from xinfinity.services.journal import JournalError
     from xinfinity.services.supervisor import PipelineError
+    from xinfinity.services.wal import WalError
     from xinfinity.tools.dataset import DatasetError
     try:
         return int(args.func(args) or 0)
@@ -56,6 +59,9 @@ def main(argv=None) -> int:
         return 2
     except ConfigError as e:
         print(f"xinf: bad config: {e}", file=sys.stderr)
+        return 2
+    except (JournalError, WalError) as e:
+        print(f"xinf: WAL: {e}", file=sys.stderr)
         return 2
     except PipelineError as e:
         print(f"xinf: pipeline failed: {e}", file=sys.stderr)

@@ -89,32 +89,55 @@ def write_finals(out_dir, sink: Sink, balances, open_orders, best, ds) -> None:
     outputs.write_summary(out_dir / "summary.txt", summary(best, ds, sink))
 
 
+def _sequenced(core: Core, cmds: np.ndarray) -> np.ndarray:
+    """A copy of cmds with the seqs the core is about to give them (every
+    command gets the next seq), for the WAL to hold before the core acts."""
+    seqd = cmds.copy()
+    first = core.counters()["next_seq"]
+    seqd["seq"] = np.arange(first, first + len(seqd))
+    return seqd
+
+
 def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
-           check_invariants: bool = False) -> dict:
+           check_invariants: bool = False, wal_dir=None, fsync: str = "every_batch", ds=None) -> dict:
     """Run the ST pipeline; returns the perf figures (also written to perf.txt).
     check_invariants: assert TRADING_RULES section 7 after every batch (debug;
-    its time is excluded from core_s)."""
+    its time is excluded from core_s). wal_dir: persist every batch of
+    commands to the order WAL there (fsync policy `fsync`) before running it.
+    ds: an already loaded dataset (replay passes the WAL's)."""
     t_start = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ds = load_dataset(input_dir)
+    ds = ds if ds is not None else load_dataset(input_dir)
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust])
+    journal = None
+    if wal_dir is not None:
+        from xinfinity.services.journal import Journal
+        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync)
     t_loaded = time.perf_counter()
 
+    def run(cmds):
+        if journal is not None:
+            cmds = _sequenced(core, cmds)
+            journal.append(cmds)
+        core.run(cmds, sink)
+
     sink = Sink(out_dir)
-    core.run(ds.deposits, sink)
+    run(ds.deposits)
     t0 = time.perf_counter()
     sink_before = sink.seconds
     cmds = ds.commands
     check_s = 0.0
     for i in range(0, len(cmds), batch):
-        core.run(cmds[i:i + batch], sink)
+        run(cmds[i:i + batch])
         if check_invariants:
             t_check = time.perf_counter()
             core.check_invariants()
             check_s += time.perf_counter() - t_check
     core_s = time.perf_counter() - t0 - (sink.seconds - sink_before) - check_s
 
+    if journal is not None:
+        journal.close()
     t_write = time.perf_counter()
     write_finals(out_dir, sink, core.balances(), core.open_orders(), core.best, ds)
     write_s = time.perf_counter() - t_write + sink.seconds
@@ -132,10 +155,14 @@ def add_arguments(p) -> None:
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
     p.add_argument("--check-invariants", action="store_true",
                    help="debug: assert conservation, locks and an uncrossed book after every batch")
+    p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
+    p.add_argument("--fsync", choices=("every_batch", "interval_ms", "off"), default="every_batch",
+                   help="WAL fsync policy (with --wal)")
 
 
 def main(args) -> int:
-    perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants)
+    perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants,
+                  wal_dir=args.wal, fsync=args.fsync)
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

@@ -1,0 +1,75 @@
+"""A WAL directory: the order WAL and what is needed to replay it alone.
+
+    DIR/wal.log            the sequenced commands (engine/wal.py records)
+    DIR/assets_config.csv  the dataset's assets and symbols, as given
+    DIR/symbols_config.csv
+    DIR/meta.json          dust policy, and how many leading commands are the
+                           initial deposits (balances_init.csv) rather than rows
+
+`Journal.append(cmds)` persists sequenced commands before they are acted on;
+`open_journal(dir)` gives back the dataset they came from, as far as the WAL
+holds it (a torn tail cut off and reported).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+from typing import NamedTuple
+
+import numpy as np
+
+from ..config import Asset, Symbol
+from .wal import WalWriter, open_wal
+
+WAL_FILE = "wal.log"
+META_FILE = "meta.json"
+_CONFIGS = ("assets_config.csv", "symbols_config.csv")
+
+
+class JournalError(RuntimeError):
+    pass
+
+
+class Journal:
+    def __init__(self, wal_dir, dataset_dir, dust: str, initial_deposits: int, policy: str = "every_batch",
+                 interval_ms: int = 5):
+        d = pathlib.Path(wal_dir)
+        if (d / WAL_FILE).exists() and (d / WAL_FILE).stat().st_size > 0:
+            raise JournalError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
+        d.mkdir(parents=True, exist_ok=True)
+        for name in _CONFIGS:
+            shutil.copyfile(pathlib.Path(dataset_dir) / name, d / name)
+        (d / META_FILE).write_text(json.dumps({"dust": dust, "initial_deposits": initial_deposits,
+                                               "format": 1}) + "\n")
+        self.writer = WalWriter(d / WAL_FILE, policy, interval_ms)
+
+    def append(self, cmds: np.ndarray) -> int:
+        return self.writer.append(cmds)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Journaled(NamedTuple):
+    assets: list[Asset]
+    symbols: list[Symbol]
+    dust: str
+    deposits: np.ndarray        # the initial deposits (sequenced)
+    commands: np.ndarray        # the rows (sequenced)
+    torn_bytes: int
+
+
+def open_journal(wal_dir) -> Journaled:
+    from ..tools.dataset import load_assets, load_symbols
+    d = pathlib.Path(wal_dir)
+    for name in (WAL_FILE, META_FILE) + _CONFIGS:
+        if not (d / name).exists():
+            raise JournalError(f"{d}: not a WAL directory ({name} is missing)")
+    meta = json.loads((d / META_FILE).read_text())
+    assets = load_assets(d / "assets_config.csv")
+    symbols = load_symbols(d / "symbols_config.csv", assets)
+    opened = open_wal(d / WAL_FILE)
+    n = min(int(meta["initial_deposits"]), len(opened.commands))
+    return Journaled(assets, symbols, meta["dust"], opened.commands[:n], opened.commands[n:],
+                     opened.torn_bytes)
