@@ -16,7 +16,6 @@ Loop state that must survive between calls lives in the int64 array `st`
 """
 from ..engine.emit import N_BEV, N_OEV, N_SETTLE, N_TEV
 from ..engine.jit import kernel
-from ..engine.settlement import replay
 from ..engine.stages import SEQ_BARRIER, append_mark, me_batch, me_idle, ubs_apply, ubs_sequence
 from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles, store_release
@@ -209,11 +208,10 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
 
 
 @kernel()
-def settle_step(ctrls, slots, bufs, pos, cmds, sets, oevs, tevs, u, out, refmap, upto, rs):
-    """Settlement: take all four rings (in P_* order), then replay every seq
-    up to `upto` (engine/settlement.py). Returns the replay's REPLAY_* code,
-    or -(10 + p) when stream p's buffer is full and must grow first."""
+def settle_take(ctrls, slots, bufs, pos):
+    """Settlement: take everything the four rings hold (in P_* order). Returns
+    -1, or the stream whose buffer is full and must grow first."""
     for p in range(4):
         if not ring_take_all(ctrls[p], slots[p], bufs[p], pos, p):
-            return -(10 + p)
-    return replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs)
+            return p
+    return -1

@@ -5,7 +5,11 @@ sink (the ST pipeline's writers, or a counter in the benchmark).
 
 Each step reads ME_DONE first, then takes everything the four rings hold:
 the ME's outputs of every seq up to ME_DONE are then in hand (it published
-them before vouching). Records of later seqs wait in buffers that grow if a
+them before vouching). With a journal, the sequenced commands taken are
+appended to the order WAL first (group commit: everything since the last
+step in one write and one sync), and nothing of a seq is replayed or written
+before the WAL holds its command: the core runs ahead of the disk, what
+leaves the system waits for it (the LMAX journaller's place). Records of later seqs wait in buffers that grow if a
 burst outruns them (one order that sweeps a whole book), so settlement never
 holds a producer up for long. At the end the replica's balances and locks
 are the final state; the ME leaves its book in a file.
@@ -18,7 +22,7 @@ import numpy as np
 
 from ..engine.emit import N_BEV, N_OEV, N_TEV, new_out
 from ..engine.events import Events
-from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED
+from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
 from . import loops as L
 from .control import ME_DONE, T_END
 from .wiring import Wiring
@@ -36,8 +40,9 @@ class DivergenceError(RuntimeError):
 
 
 class Settlement:
-    def __init__(self, wiring: Wiring, replica, sink):
-        self.wiring, self.u, self.sink = wiring, replica, sink
+    def __init__(self, wiring: Wiring, replica, sink, journal=None):
+        self.wiring, self.u, self.sink, self.journal = wiring, replica, sink, journal
+        self.journaled = 0          # last seq the WAL holds (durable as its policy says)
         self.rings = [wiring.rings[n] for n in _STREAMS]
         cap = wiring.cfg.ring_capacity
         self.bufs = [np.zeros(cap, r.dtype) for r in self.rings]
@@ -51,22 +56,34 @@ class Settlement:
 
     def _views(self) -> None:
         b = self.bufs
-        self.args = (tuple(r.ctrl for r in self.rings), tuple(r.slots for r in self.rings),
-                     tuple(_words(x) for x in b), self.pos, b[0], b[1], b[2], b[3],
-                     self.u, self.out, self.refmap)
+        self.take_args = (tuple(r.ctrl for r in self.rings), tuple(r.slots for r in self.rings),
+                          tuple(_words(x) for x in b), self.pos)
+        self.args = (self.u, self.out, self.refmap, b[0], b[1], b[2], b[3], self.pos)
+
+    def _take(self) -> None:
+        """Everything the rings hold, into the buffers (grown when they must)."""
+        while True:
+            p = L.settle_take(*self.take_args)
+            if p < 0:
+                return
+            grown = np.zeros(2 * len(self.bufs[p]), self.bufs[p].dtype)
+            grown[:len(self.bufs[p])] = self.bufs[p]
+            self.bufs[p] = grown
+            self._views()
+
+    def _journal(self) -> None:
+        """Append the sequenced commands not yet in the WAL (group commit: all
+        that came since the last step, one write and one sync)."""
+        log = self.bufs[0][self.pos[0]:self.pos[1]]
+        new = log[np.searchsorted(log["seq"], self.journaled, side="right"):]
+        if len(new):
+            self.journaled = self.journal.append(new)
 
     def _run(self, upto: int) -> bool:
         """Replay up to `upto`, flushing the output as it fills; True if any event came."""
         out, got = self.out, False
         while True:
-            code = L.settle_step(*self.args, upto, self.rs)
-            if code <= -10:                            # a stream's buffer is full: grow it
-                p = -code - 10
-                grown = np.zeros(2 * len(self.bufs[p]), self.bufs[p].dtype)
-                grown[:len(self.bufs[p])] = self.bufs[p]
-                self.bufs[p] = grown
-                self._views()
-                continue
+            code = replay(*self.args, upto, self.rs)
             if code == REPLAY_DIVERGED:
                 raise DivergenceError(f"the replica's decision on seq {self.rs[RS_DIVERGED]} differs "
                                       "from UBSCore's: MT is not ST")
@@ -84,12 +101,21 @@ class Settlement:
         upto = c.get(ME_DONE)
         ended = all(r.closed and r.available() == 0 for r in self.rings)   # before taking
         before = int(self.pos[1::2].sum())
-        got = self._run(_ALL if ended else upto)
+        self._take()
+        if self.journal is not None:
+            # Nothing leaves settlement before the WAL holds its command.
+            self._journal()
+            upto = min(upto, self.journaled)
+        if ended:
+            upto = self.journaled if self.journal is not None else _ALL
+        got = self._run(upto)
         work = got or int(self.pos[1::2].sum()) != before
         if ended:
             left = [n for i, n in enumerate(_STREAMS) if self.pos[2 * i] != self.pos[2 * i + 1]]
             if left:
                 raise RuntimeError(f"settlement: records left unreplayed at the end in {left}")
+            if self.journal is not None:
+                self.journal.close()
             c.put(T_END, time.perf_counter_ns())
             self.done = True
         return work

@@ -24,6 +24,8 @@ from xinfinity.engine.core import balance_rows, build_me, build_ubs, prefault_al
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
+from xinfinity.services.journal import WAL_FILE, Journal, JournalError
+from xinfinity.services.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
 from xinfinity.services.supervisor import Supervisor
@@ -35,7 +37,8 @@ from .dataset import load_dataset
 from .st import ROOT, Sink, write_finals
 
 
-def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> dict:
+def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
+              fsync: str = "every_batch") -> dict:
     """How each process builds its service (in the child, after the fork)."""
     cmds = np.concatenate([ds.deposits, ds.commands])
     dust_code = R.DUST_CODES[dust]
@@ -59,7 +62,8 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> 
         sink = Sink(out_dir)
         replica = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(replica)
-        svc = Settlement(w, replica, sink)
+        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync) if wal_dir is not None else None
+        svc = Settlement(w, replica, sink, journal)
 
         def finish():
             if out_dir is None:
@@ -77,7 +81,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path) -> 
 
 
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
-           ds=None, capacity: Capacity = Capacity()) -> dict:
+           ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str = "every_batch") -> dict:
     """Run the MT pipeline; returns the perf figures (also written to perf.txt).
     out_dir None: run everything but write nothing (the benchmark)."""
     t_begin = time.perf_counter()
@@ -86,8 +90,12 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     out_dir = pathlib.Path(out_dir) if out_dir is not None else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
+    if wal_dir is not None:
+        wal_dir = pathlib.Path(wal_dir)
+        if (wal_dir / WAL_FILE).exists() and (wal_dir / WAL_FILE).stat().st_size > 0:
+            raise JournalError(f"{wal_dir} already holds a WAL; replay it (xinf replay) or choose another directory")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
-    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp))
+    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync))
     try:
         stats = sup.run()
     finally:
@@ -166,6 +174,8 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
     add_pipeline_arguments(p)
+    p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
+    p.add_argument("--fsync", choices=POLICIES, default="every_batch", help="WAL fsync policy (with --wal)")
 
 
 def pipeline_config(args) -> Pipeline:
@@ -188,7 +198,8 @@ def pipeline_config(args) -> Pipeline:
 
 
 def main(args) -> int:
-    perf = run_mt(args.input, args.out, args.dust, pipeline_config(args))
+    perf = run_mt(args.input, args.out, args.dust, pipeline_config(args),
+                  wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", "every_batch"))
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

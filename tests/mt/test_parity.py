@@ -68,3 +68,17 @@ def test_perf_file_has_per_process_figures(tmp_path):
                 "settlement.work_s", "ingestion.steps"):
         assert f"{key}=" in text
     assert perf["orders"] == 1294
+
+
+@pytest.mark.parametrize("fsync", ["every_batch", "interval_ms", "off"])
+def test_mt_with_the_wal_replays_to_the_same_files(low_balance, fsync, tmp_path):
+    """Settlement journals the sequenced commands before anything of theirs
+    leaves it; replaying that WAL alone rebuilds exactly ST's files."""
+    from xinfinity.tools.replay import replay
+    run_st(low_balance, tmp_path / "st")
+    run_mt(low_balance, tmp_path / "mt", wal_dir=tmp_path / "wal", fsync=fsync)
+    perf = replay(tmp_path / "wal", tmp_path / "replay")
+    assert perf["torn_bytes"] == 0 and perf["wal_commands"] > 40_000
+    for other in ("mt", "replay"):
+        bad = [f"{n}: {d}" for n, ok, d in compare_dirs(tmp_path / "st", tmp_path / other) if not ok]
+        assert not bad, other + "\n" + "\n".join(bad)
