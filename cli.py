@@ -43,6 +43,10 @@ def main(argv=None) -> int:
     _add_pipeline(sub)
     _add_tool(sub, "gen-fixture", "gen_fixture", "generate a deterministic dataset")
     _add_tool(sub, "replay", "replay", "rebuild the state and output files from a WAL directory")
+    from xinfinity.tools import replay
+    r = sub.add_parser("recover", help="the state from the newest good snapshot and the WAL after it")
+    replay.add_recover_arguments(r)
+    r.set_defaults(func=replay.recover_main)
     _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)

@@ -277,6 +277,28 @@ class Core:
     def open_orders(self) -> np.ndarray:
         return open_order_rows(self.me, self.u.locks["lock"])
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every state array by name (u.<field>, me.<field>): what a snapshot holds.
+        Only between runs: no taker may be paused mid-match."""
+        if self.me.ctr[C_PENDING] >= 0:
+            raise RuntimeError("a taker is paused mid-match; finish the run before a snapshot")
+        arrays = {f"u.{k}": v for k, v in self.u._asdict().items()}
+        arrays.update({f"me.{k}": v for k, v in self.me._asdict().items()})
+        return arrays
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Load a snapshot's arrays into this core, which must have the same
+        configuration and capacity; a mismatch raises ValueError naming it."""
+        mine = self.state_arrays()
+        if set(arrays) != set(mine):
+            raise ValueError(f"snapshot arrays {sorted(set(arrays) ^ set(mine))} do not match this core's")
+        for k, a in arrays.items():
+            if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
+                raise ValueError(f"snapshot {k} is {a.shape} {a.dtype}; this core has "
+                                 f"{mine[k].shape} {mine[k].dtype} (another capacity?)")
+        for k, a in arrays.items():
+            mine[k][...] = a
+
     def counters(self) -> dict:
         return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}
 

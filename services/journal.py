@@ -3,8 +3,9 @@
     DIR/wal.log            the sequenced commands (engine/wal.py records)
     DIR/assets_config.csv  the dataset's assets and symbols, as given
     DIR/symbols_config.csv
-    DIR/meta.json          dust policy, and how many leading commands are the
-                           initial deposits (balances_init.csv) rather than rows
+    DIR/meta.json          dust policy, capacity, and how many leading commands
+                           are the initial deposits (balances_init.csv) rather than rows
+    DIR/snapshots/         snapshots of the core's state (services/snapshot.py)
 
 `Journal.append(cmds)` persists sequenced commands before they are acted on;
 `open_journal(dir)` gives back the dataset they came from, as far as the WAL
@@ -19,10 +20,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..config import Asset, Symbol
+import msgspec
+
+from ..config import Asset, Capacity, Symbol
 from .wal import WalWriter, open_wal
 
 WAL_FILE = "wal.log"
+SNAPSHOTS = "snapshots"
 META_FILE = "meta.json"
 _CONFIGS = ("assets_config.csv", "symbols_config.csv")
 
@@ -33,7 +37,7 @@ class JournalError(RuntimeError):
 
 class Journal:
     def __init__(self, wal_dir, dataset_dir, dust: str, initial_deposits: int, policy: str = "every_batch",
-                 interval_ms: int = 5):
+                 interval_ms: int = 5, capacity: Capacity = Capacity()):
         d = pathlib.Path(wal_dir)
         if (d / WAL_FILE).exists() and (d / WAL_FILE).stat().st_size > 0:
             raise JournalError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
@@ -41,7 +45,9 @@ class Journal:
         for name in _CONFIGS:
             shutil.copyfile(pathlib.Path(dataset_dir) / name, d / name)
         (d / META_FILE).write_text(json.dumps({"dust": dust, "initial_deposits": initial_deposits,
+                                               "capacity": msgspec.to_builtins(capacity),
                                                "format": 1}) + "\n")
+        self.dir = d
         self.writer = WalWriter(d / WAL_FILE, policy, interval_ms)
 
     def append(self, cmds: np.ndarray) -> int:
@@ -55,6 +61,7 @@ class Journaled(NamedTuple):
     assets: list[Asset]
     symbols: list[Symbol]
     dust: str
+    capacity: Capacity
     deposits: np.ndarray        # the initial deposits (sequenced)
     commands: np.ndarray        # the rows (sequenced)
     torn_bytes: int
@@ -71,5 +78,6 @@ def open_journal(wal_dir) -> Journaled:
     symbols = load_symbols(d / "symbols_config.csv", assets)
     opened = open_wal(d / WAL_FILE)
     n = min(int(meta["initial_deposits"]), len(opened.commands))
-    return Journaled(assets, symbols, meta["dust"], opened.commands[:n], opened.commands[n:],
+    capacity = msgspec.convert(meta.get("capacity", {}), Capacity)
+    return Journaled(assets, symbols, meta["dust"], capacity, opened.commands[:n], opened.commands[n:],
                      opened.torn_bytes)

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from xinfinity.config import Capacity
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.engine.events import Events
@@ -99,21 +100,25 @@ def _sequenced(core: Core, cmds: np.ndarray) -> np.ndarray:
 
 
 def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
-           check_invariants: bool = False, wal_dir=None, fsync: str = "every_batch", ds=None) -> dict:
+           check_invariants: bool = False, wal_dir=None, fsync: str = "every_batch", ds=None,
+           capacity: Capacity = Capacity(), snapshot_every: int = 0) -> dict:
     """Run the ST pipeline; returns the perf figures (also written to perf.txt).
     check_invariants: assert TRADING_RULES section 7 after every batch (debug;
     its time is excluded from core_s). wal_dir: persist every batch of
     commands to the order WAL there (fsync policy `fsync`) before running it.
-    ds: an already loaded dataset (replay passes the WAL's)."""
+    ds: an already loaded dataset (replay passes the WAL's). snapshot_every:
+    with a WAL, snapshot the state after a batch once that many commands ran
+    since the last one (in wal_dir/snapshots)."""
     t_start = time.perf_counter()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ds = ds if ds is not None else load_dataset(input_dir)
-    core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust])
+    core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity)
     journal = None
     if wal_dir is not None:
-        from xinfinity.services.journal import Journal
-        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync)
+        from xinfinity.services.journal import SNAPSHOTS, Journal
+        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
+    last_snapshot = [0]
     t_loaded = time.perf_counter()
 
     def run(cmds):
@@ -121,6 +126,11 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
             cmds = _sequenced(core, cmds)
             journal.append(cmds)
         core.run(cmds, sink)
+        seq = core.counters()["next_seq"] - 1
+        if journal is not None and snapshot_every and seq - last_snapshot[0] >= snapshot_every:
+            from xinfinity.services.snapshot import write_snapshot
+            write_snapshot(journal.dir / SNAPSHOTS, seq, core.state_arrays())
+            last_snapshot[0] = seq
 
     sink = Sink(out_dir)
     run(ds.deposits)
@@ -158,11 +168,13 @@ def add_arguments(p) -> None:
     p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
     p.add_argument("--fsync", choices=("every_batch", "interval_ms", "off"), default="every_batch",
                    help="WAL fsync policy (with --wal)")
+    p.add_argument("--snapshot-every", type=int, default=0,
+                   help="with --wal: snapshot the state every N commands (0: never)")
 
 
 def main(args) -> int:
     perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants,
-                  wal_dir=args.wal, fsync=args.fsync)
+                  wal_dir=args.wal, fsync=args.fsync, snapshot_every=args.snapshot_every)
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

@@ -1,0 +1,106 @@
+"""Snapshots: the state comes back exactly; a bad snapshot is detected and
+the one before it used; recovery from snapshot + WAL tail equals a full replay."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from xinfinity.config import Capacity
+from xinfinity.engine import records as R
+from xinfinity.engine.core import Core
+from xinfinity.services.snapshot import load_snapshot, write_snapshot
+from xinfinity.tools.dataset import load_dataset
+from xinfinity.tools.replay import recover
+from xinfinity.tools.st import run_st
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CAP = Capacity(max_users=1024, max_orders=4095, max_buckets=256)
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return load_dataset(ROOT / "fixtures" / "zxi-cancel-1294")
+
+
+def fresh(ds):
+    core = Core(ds.assets, ds.symbols, R.DUST_RELEASE, CAP)
+    core.apply(ds.deposits.copy())
+    return core
+
+
+def same_state(a: Core, b: Core):
+    assert np.array_equal(a.balances(), b.balances())
+    assert np.array_equal(a.open_orders(), b.open_orders())
+    assert a.counters() == b.counters()
+
+
+def test_a_restored_core_carries_on_exactly_as_the_original(ds, tmp_path):
+    a = fresh(ds)
+    a.apply(ds.commands[:600].copy())
+    write_snapshot(tmp_path, 600, a.state_arrays())
+    b = Core(ds.assets, ds.symbols, R.DUST_RELEASE, CAP)
+    loaded = load_snapshot(tmp_path)
+    assert loaded.seq == 600 and loaded.rejected == []
+    b.restore(loaded.arrays)
+    same_state(a, b)
+    ea, eb = a.apply(ds.commands[600:].copy()), b.apply(ds.commands[600:].copy())
+    for x, y in zip(ea, eb):
+        assert x.tobytes() == y.tobytes()
+    same_state(a, b)
+
+
+def test_a_corrupt_newest_snapshot_is_reported_and_the_previous_used(ds, tmp_path):
+    core = fresh(ds)
+    core.apply(ds.commands[:300].copy())
+    write_snapshot(tmp_path, 300, core.state_arrays())
+    core.apply(ds.commands[300:700].copy())
+    newest = write_snapshot(tmp_path, 700, core.state_arrays())
+    victim = newest / "u.bal.npy"
+    data = bytearray(victim.read_bytes())
+    data[-7] ^= 0x40
+    victim.write_bytes(bytes(data))
+    loaded = load_snapshot(tmp_path)
+    assert loaded.seq == 300
+    assert len(loaded.rejected) == 1 and "u.bal.npy fails its checksum" in loaded.rejected[0]
+
+
+def test_an_interrupted_write_leaves_the_previous_snapshot_whole(ds, tmp_path):
+    core = fresh(ds)
+    write_snapshot(tmp_path, 1, core.state_arrays())
+    (tmp_path / ".tmp-00000000000000000099").mkdir()              # a crash mid-write
+    (tmp_path / ".tmp-00000000000000000099" / "u.bal.npy").write_bytes(b"half")
+    loaded = load_snapshot(tmp_path)
+    assert loaded.seq == 1 and not list(tmp_path.glob(".tmp-*"))
+
+
+def test_only_the_newest_two_are_kept(ds, tmp_path):
+    core = fresh(ds)
+    for seq in (10, 20, 30):
+        write_snapshot(tmp_path, seq, core.state_arrays())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap-00000000000000000020", "snap-00000000000000000030"]
+
+
+def test_recovery_from_snapshot_and_wal_tail_equals_the_run(ds, tmp_path):
+    run_st(ROOT / "fixtures" / "zxi-cancel-1294", tmp_path / "out", wal_dir=tmp_path / "wal",
+           batch=200, capacity=CAP, snapshot_every=500)
+    meta = json.loads((tmp_path / "wal" / "meta.json").read_text())
+    assert meta["capacity"]["max_orders"] == CAP.max_orders
+    core, figures = recover(tmp_path / "wal")
+    assert figures["snapshot_seq"] > 0 and figures["replayed"] < figures["wal_commands"]
+    whole = fresh(ds)
+    whole.apply(ds.commands.copy())
+    same_state(core, whole)
+    # Without a usable snapshot it replays everything, to the same state.
+    for snap in (tmp_path / "wal" / "snapshots").iterdir():
+        (snap / "manifest.json").write_text("{")
+    core, figures = recover(tmp_path / "wal")
+    assert figures["snapshot_seq"] == 0 and figures["snapshots_rejected"] == 2
+    same_state(core, whole)
+
+
+def test_restore_refuses_another_capacity(ds, tmp_path):
+    write_snapshot(tmp_path, 1, fresh(ds).state_arrays())
+    other = Core(ds.assets, ds.symbols, R.DUST_RELEASE, Capacity(max_users=2048, max_orders=4095, max_buckets=256))
+    with pytest.raises(ValueError, match="another capacity"):
+        other.restore(load_snapshot(tmp_path).arrays)
