@@ -20,6 +20,7 @@ def _add_bench(sub):
     _add_tool(bsub, "engine", "bench_engine", "numba core vs the reference implementation")
     _add_tool(bsub, "ring", "bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
     _add_tool(bsub, "pipeline", "bench_pipeline", "ST vs MT pipeline on the same commands")
+    _add_tool(bsub, "wal", "bench_wal", "MT with the WAL synced every batch vs not synced")
 
 
 def _add_pipeline(sub):

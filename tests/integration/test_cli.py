@@ -134,3 +134,21 @@ def test_replay_of_a_corrupt_wal_stops_naming_file_and_offset(tmp_path):
     r = _xinf("replay", "--wal", tmp_path / "wal", "--out", tmp_path / "replay")
     assert r.returncode == 2
     assert f"{wal}: corrupt record at byte offset {100 * RECORD_BYTES}: checksum mismatch" in r.stderr
+
+
+def test_bench_wal_prints_both_policies_and_their_ratio():
+    r = _xinf("bench", "wal", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--repeat", "1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line and " " not in line)
+    assert int(keys["mt_every_batch_orders_per_sec"]) > 0 and int(keys["mt_off_orders_per_sec"]) > 0
+    assert float(keys["every_batch_over_off"]) > 0
+
+
+def test_recover_prints_the_state_rebuilt_from_snapshot_and_wal(tmp_path):
+    r = _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "st",
+              "--wal", tmp_path / "wal", "--snapshot-every", "1000")
+    assert r.returncode == 0, r.stderr
+    r = _xinf("recover", "--wal", tmp_path / "wal")
+    assert r.returncode == 0, r.stderr
+    keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    assert int(keys["snapshot_seq"]) > 0 and keys["next_seq"] == str(int(keys["wal_commands"]) + 1)
