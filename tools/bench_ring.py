@@ -68,85 +68,59 @@ def _produce_batched(ctrl, slots, n, buf):
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
+@kernel(inline="always")
+def _fill(slots, row, s, checked):
+    """One message: its sequence number and seven words; checked: six words
+    derived from the sequence and their xor as a checksum (a torn or stale
+    message shows), else plain payload."""
+    check = s
+    for w in range(1, 7):
+        v = (s + np.uint64(w)) * _MIX if checked else np.uint64(w)
+        slots[row, w] = v
+        check ^= v
+    slots[row, 0] = s
+    slots[row, 7] = check if checked else np.uint64(7)
+
+
 @kernel()
-def _produce_in_place(ctrl, slots, n, batch):
-    """Batches written straight into the ring's slots (ring_claim/ring_commit):
-    the sequence number and seven words of payload."""
+def _produce_in_place(ctrl, slots, n, batch, checked):
+    """Batches written straight into the ring's slots (ring_claim/ring_commit)."""
     mask = len(slots) - 1
     seq = 0
     while seq < n:
         first, k = ring_claim(ctrl, slots, min(batch, n - seq))
         for i in range(k):
-            row = (first + i) & mask
-            slots[row, 0] = seq + i
-            for w in range(1, 8):
-                slots[row, w] = w
+            _fill(slots, (first + i) & mask, np.uint64(seq + i), checked)
         if k > 0:
             ring_commit(ctrl, first + k)
             seq += k
     return 0
 
 
-@kernel()
-def _consume_in_place(ctrl, slots, n, batch):
-    """Batches read in place (ring_peek/ring_release); returns the messages in order."""
-    mask = len(slots) - 1
-    seq = 0
-    while seq < n:
-        first, k = ring_peek(ctrl, slots, batch)
-        for i in range(k):
-            if slots[(first + i) & mask, 0] != seq:
-                return seq
-            seq += 1
-        if k > 0:
-            ring_release(ctrl, first + k)
-    return seq
+@kernel(inline="always")
+def _intact(slots, row, s):
+    check = s
+    for w in range(1, 7):
+        v = slots[row, w]
+        if v != (s + np.uint64(w)) * _MIX:
+            return False
+        check ^= v
+    return slots[row, 7] == check
 
 
 @kernel()
-def _produce_litmus(ctrl, slots, n, batch):
-    """The litmus producer: each message holds its sequence number, six words
-    derived from it, and their xor as a checksum (a torn or stale message shows)."""
-    mask = len(slots) - 1
-    seq = 0
-    while seq < n:
-        first, k = ring_claim(ctrl, slots, min(batch, n - seq))
-        for i in range(k):
-            row = (first + i) & mask
-            s = np.uint64(seq + i)
-            check = s
-            for w in range(1, 7):
-                v = (s + np.uint64(w)) * _MIX
-                slots[row, w] = v
-                check ^= v
-            slots[row, 0] = s
-            slots[row, 7] = check
-        if k > 0:
-            ring_commit(ctrl, first + k)
-            seq += k
-    return 0
-
-
-@kernel()
-def _consume_litmus(ctrl, slots, n, batch):
-    """Returns how many messages arrived in order and intact (== n when all
-    did): any loss, duplicate, reordering or torn message stops the count."""
+def _consume_in_place(ctrl, slots, n, batch, checked):
+    """Batches read in place (ring_peek/ring_release). Returns how many
+    messages arrived in order (== n when all did); checked: and intact, every
+    word against the checksum, so loss, duplication, reordering or tearing
+    stops the count."""
     mask = len(slots) - 1
     seq = 0
     while seq < n:
         first, k = ring_peek(ctrl, slots, batch)
         for i in range(k):
             row = (first + i) & mask
-            s = np.uint64(seq)
-            if slots[row, 0] != s:
-                return seq
-            check = s
-            for w in range(1, 7):
-                v = slots[row, w]
-                if v != (s + np.uint64(w)) * _MIX:
-                    return seq
-                check ^= v
-            if slots[row, 7] != check:
+            if slots[row, 0] != seq or (checked and not _intact(slots, row, np.uint64(seq))):
                 return seq
             seq += 1
         if k > 0:
@@ -172,20 +146,15 @@ def _ring_proc(role, name, n, batch, in_place, go, out):
     ring = Ring.attach(name, MSG, CAP)
     buf = np.zeros((batch, 8), np.uint64)
     _ready(go, role)
-    if in_place == "litmus":
-        if role == "produce":
-            _produce_litmus(ring.ctrl, ring.slots, n, batch)
-        else:
-            out.value = _consume_litmus(ring.ctrl, ring.slots, n, batch)
-            _done(go)
-    elif role == "produce":
+    checked = in_place == "litmus"
+    if role == "produce":
         if in_place:
-            _produce_in_place(ring.ctrl, ring.slots, n, batch)
+            _produce_in_place(ring.ctrl, ring.slots, n, batch, checked)
         else:
             _produce_batched(ring.ctrl, ring.slots, n, buf)
     else:
         if in_place:
-            out.value = _consume_in_place(ring.ctrl, ring.slots, n, batch)
+            out.value = _consume_in_place(ring.ctrl, ring.slots, n, batch, checked)
         else:
             out.value = _consume_batched(ring.ctrl, ring.slots, n, buf)
         _done(go)
@@ -416,10 +385,9 @@ def main(args) -> int:
         buf = np.zeros((256, 8), np.uint64)
         _produce_batched(tmp.ctrl, tmp.slots, 1000, buf)
         _consume_batched(tmp.ctrl, tmp.slots, 1000, buf)
-        _produce_in_place(tmp.ctrl, tmp.slots, 1000, 256)
-        _consume_in_place(tmp.ctrl, tmp.slots, 1000, 256)
-        _produce_litmus(tmp.ctrl, tmp.slots, 1000, 256)
-        _consume_litmus(tmp.ctrl, tmp.slots, 1000, 256)
+        for checked in (False, True):
+            _produce_in_place(tmp.ctrl, tmp.slots, 1000, 256, checked)
+            _consume_in_place(tmp.ctrl, tmp.slots, 1000, 256, checked)
         _ping(tmp.ctrl, tmp.slots, 1, 0, buf[:1])
         _spin_receive(tmp.ctrl, tmp.slots, 1, np.zeros(1, np.int64), buf[:1])
     finally:
