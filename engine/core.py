@@ -19,24 +19,17 @@ from .jit import kernel
 from ..config import Asset, Capacity, Symbol
 from . import records as R
 from .book import C_PENDING, book_levels, new_me_state
-from .bits import prefetch
-from .hashmap import hm_get, hm_home
+from .hashmap import hm_get
 from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, new_out
 from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
 from .matching import me_command, me_prefetch_links, me_prefetch_order, me_resume
-from .ubscore import U_SEQ, names_order, new_ubs_state, ubs_command, ubs_settle, user_slot
+from .ubscore import (PREFETCH_NEXT, U_SEQ, U_USERS, names_order, new_ubs_state, ubs_command, ubs_prefetch,
+                      ubs_prefetch_settle, ubs_settle, user_slot)
 
 # Free space a command needs before it starts: every stream but the balance
 # events is bounded by the ME's pause checks; balance events come from settle
 # messages (at most 7 per trade) that the kernel applies right after the ME.
 _OEV_ROOM = 8
-# Software pipeline over the batch: the order-id hash row of the command
-# _FAR ahead is fetched; by the time the command _NEAR ahead comes up for its
-# second stage that row is in cache, so its lookup is cheap, and the order
-# records it points to (UBSCore's lock, the ME's slot) are fetched next.
-_FAR = 16
-_NEAR = 6
-_NEXT = 2      # third stage: the order's neighbours in its level, and the level
 _TEV_ROOM = 2
 
 
@@ -45,24 +38,18 @@ def _drain(u, out):
     n = out.n[N_SETTLE]
     if n > 0:
         for i in range(n):           # fetch every lock record first, then apply
-            prefetch(u.locks, out.settle[i].buyer_ref)
-            if out.settle[i].seller_ref >= 0:
-                prefetch(u.locks, out.settle[i].seller_ref)
+            ubs_prefetch_settle(u, out.settle[i])
         ubs_settle(u, out, out.settle, n)
         out.n[N_SETTLE] = 0
 
 
 @kernel(inline="always")
 def _prefetch_ahead(u, me, cmds, i, stop):
-    if i + _FAR < stop:
-        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
-    if i + _NEAR < stop and names_order(cmds[i + _NEAR]):
-        ref = hm_get(u.lck_map, cmds[i + _NEAR].order_id, 0)
-        if ref >= 0:
-            prefetch(u.locks, ref)
-            me_prefetch_order(me, ref)
-    if i + _NEXT < stop and names_order(cmds[i + _NEXT]):
-        ref = hm_get(u.lck_map, cmds[i + _NEXT].order_id, 0)
+    ref = ubs_prefetch(u, cmds, i, stop)
+    if ref >= 0:
+        me_prefetch_order(me, ref)
+    if i + PREFETCH_NEXT < stop and names_order(cmds[i + PREFETCH_NEXT]):
+        ref = hm_get(u.lck_map, cmds[i + PREFETCH_NEXT].order_id, 0)
         if ref >= 0:
             me_prefetch_links(me, ref)
 
@@ -200,10 +187,11 @@ def prefault_all(*states) -> None:
             prefault(a)
 
 
-def balance_rows(bal: np.ndarray, user_ids: np.ndarray, asset_ids: np.ndarray) -> np.ndarray:
-    """BALANCE_ROWs of the used (user slot, asset) cells of a balance table
-    (rows = user slots, as many as user_ids), by user id, then asset id."""
-    bal = bal[:len(user_ids)][:, asset_ids]                  # (user slot, configured asset)
+def balance_rows(u, asset_ids: np.ndarray) -> np.ndarray:
+    """BALANCE_ROWs of the used (user slot, asset) cells of UBSCore state `u`
+    (ST's, or settlement's replica), by user id, then asset id."""
+    user_ids = u.user_ids[:int(u.ctr[U_USERS])]
+    bal = u.bal[:len(user_ids)][:, asset_ids]                # (user slot, configured asset)
     order = np.argsort(user_ids, kind="stable")
     bal = bal[order]
     used = bal["version"] > 0
@@ -271,8 +259,7 @@ class Core:
     # -- state views ----------------------------------------------------------
 
     def balances(self) -> np.ndarray:
-        return balance_rows(self.u.bal, self.u.user_ids[:int(self.u.ctr[1])],
-                            np.array([a.id for a in self.assets], np.int64))
+        return balance_rows(self.u, np.array([a.id for a in self.assets], np.int64))
 
     def open_orders(self) -> np.ndarray:
         return open_order_rows(self.me, self.u.locks["lock"])

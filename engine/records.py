@@ -113,6 +113,12 @@ SETTLE_REDUCE = 3
 SETTLE_MARK = 4     # the ME has fully processed every command up to `seq`
 
 
+def words(records: np.ndarray) -> np.ndarray:
+    """Records (any layout here: sizes are multiples of 8) as rows of uint64
+    words sharing their memory: how rings, buffers and the WAL copy them."""
+    return records.view(np.uint64).reshape(len(records), records.dtype.itemsize // 8)
+
+
 def _dtype(fields, size):
     """Build a packed little-endian dtype from (name, type[, count]) fields and assert its size."""
     names, formats, offsets, off = [], [], [], 0

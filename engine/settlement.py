@@ -22,8 +22,7 @@ from .jit import kernel
 from . import records as R
 from .bits import prefetch
 from .emit import N_BEV, N_OEV, N_TEV
-from .hashmap import hm_home
-from .ubscore import U_SEQ, ubs_command, ubs_settle_one
+from .ubscore import PREFETCH_FAR, U_SEQ, ubs_command, ubs_prefetch, ubs_settle_one
 
 # pos: [cmd head, cmd end, settle head, settle end, oev head, oev end, tev head, tev end]
 P_CMD, P_SET, P_OEV, P_TEV = 0, 1, 2, 3
@@ -57,21 +56,13 @@ def _replay_command(u, out, refmap, c, rs):
     return True
 
 
-_AHEAD = 16
-
-
 @kernel(inline="always")
-def _prefetch_ahead(u, refmap, cmds, ci, cn, sets, si, sn):
-    """Start loading what commands and settles a little ahead will touch: the
-    lock index row of an order id, the lock records of a settle's orders."""
-    if ci + _AHEAD < cn:
-        prefetch(u.lck_map, hm_home(u.lck_map, cmds[ci + _AHEAD].order_id, 0))
-    if si + _AHEAD < sn:
-        s = sets[si + _AHEAD]
-        if s.kind != R.SETTLE_MARK:
-            prefetch(u.locks, refmap[s.buyer_ref])
-            if s.seller_ref >= 0:
-                prefetch(u.locks, refmap[s.seller_ref])
+def _prefetch_mapped(u, refmap, s):
+    """Fetch the replica's lock records a settle message (UBSCore's refs) will change."""
+    if s.kind != R.SETTLE_MARK:
+        prefetch(u.locks, refmap[s.buyer_ref])
+        if s.seller_ref >= 0:
+            prefetch(u.locks, refmap[s.seller_ref])
 
 
 @kernel(inline="always")
@@ -104,7 +95,7 @@ def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
             ci = pos[2 * P_CMD]
             if ci == pos[2 * P_CMD + 1] or cmds[ci].seq > upto:
                 return REPLAY_DONE
-            _prefetch_ahead(u, refmap, cmds, ci, pos[2 * P_CMD + 1], sets, pos[2 * P_SET], pos[2 * P_SET + 1])
+            ubs_prefetch(u, cmds, ci, pos[2 * P_CMD + 1])
             if out.n[N_OEV] + 1 > len(out.oev) or out.n[N_BEV] + 2 > len(out.bev):
                 return REPLAY_ROOM
             if not _replay_command(u, out, refmap, cmds[ci], rs):
@@ -116,19 +107,20 @@ def replay(u, out, refmap, cmds, sets, oevs, tevs, pos, upto, rs):
                 return REPLAY_ROOM
             if not _take_seq(tevs, pos, P_TEV, seq, out.tev, out.n, N_TEV, True):
                 return REPLAY_ROOM
+            # A seq's settles are contiguous: the ME echoes marks only between
+            # commands, and those before this seq were skipped above.
             i, n = pos[2 * P_SET], pos[2 * P_SET + 1]
-            while i < n and (sets[i].kind == R.SETTLE_MARK or sets[i].seq == seq):
+            while i < n and sets[i].kind != R.SETTLE_MARK and sets[i].seq == seq:
+                if out.n[N_BEV] + 8 > len(out.bev):
+                    pos[2 * P_SET] = i
+                    return REPLAY_ROOM
+                if i + PREFETCH_FAR < n:
+                    _prefetch_mapped(u, refmap, sets[i + PREFETCH_FAR])
                 s = sets[i]
-                if s.kind != R.SETTLE_MARK:
-                    if out.n[N_BEV] + 8 > len(out.bev):
-                        pos[2 * P_SET] = i
-                        return REPLAY_ROOM
-                    if i + _AHEAD < n and sets[i + _AHEAD].kind != R.SETTLE_MARK:
-                        prefetch(u.locks, refmap[sets[i + _AHEAD].buyer_ref])
-                    s.buyer_ref = refmap[s.buyer_ref]
-                    if s.seller_ref >= 0:
-                        s.seller_ref = refmap[s.seller_ref]
-                    ubs_settle_one(u, out, s)
+                s.buyer_ref = refmap[s.buyer_ref]
+                if s.seller_ref >= 0:
+                    s.seller_ref = refmap[s.seller_ref]
+                ubs_settle_one(u, out, s)
                 i += 1
             pos[2 * P_SET] = i
         rs[RS_CUR] = 0

@@ -24,12 +24,11 @@ those seqs, so when UBSCore applies the mark, everything up to it is settled.
 from .jit import kernel
 
 from . import records as R
-from .bits import prefetch
 from .book import C_PENDING
-from .hashmap import hm_get, hm_home
 from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, emit_settle
 from .matching import me_command, me_prefetch_links, me_prefetch_order, me_resume
-from .ubscore import U_SEQ, names_order, ubs_command, ubs_settle_one
+from .ubscore import (PREFETCH_FAR, PREFETCH_NEAR, PREFETCH_NEXT, U_SEQ, names_order, ubs_command,
+                      ubs_prefetch, ubs_prefetch_settle, ubs_settle_one)
 
 SEQ_DONE = 0        # every command given was sequenced
 SEQ_ROOM = 1        # stopped: an output buffer is low; flush and call again
@@ -48,22 +47,6 @@ def _timing_reject(out, n_oev, n_bev):
     if out.n[N_BEV] > n_bev and out.bev[n_bev].reason == R.R_INSUFFICIENT_BALANCE:
         return True
     return False
-
-
-# Prefetch distances (commands ahead), as in the ST kernel (engine/core.py).
-_FAR = 16
-_NEAR = 6
-_NEXT = 2
-
-
-@kernel(inline="always")
-def _ubs_prefetch(u, cmds, i, limit):
-    if i + _FAR < limit:
-        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + _FAR].order_id, 0))
-    if i + _NEAR < limit and names_order(cmds[i + _NEAR]):
-        ref = hm_get(u.lck_map, cmds[i + _NEAR].order_id, 0)
-        if ref >= 0:
-            prefetch(u.locks, ref)
 
 
 @kernel(inline="always")
@@ -96,7 +79,7 @@ def ubs_sequence(u, out, cmds, start, stop, fwd, n_fwd, log, n_log, settled, lim
     mark the caller appends."""
     i = start
     while i < stop:
-        _ubs_prefetch(u, cmds, i, limit)
+        ubs_prefetch(u, cmds, i, limit)
         if (n_fwd[0] + 2 > len(fwd) or n_log[0] + 1 > len(log) or out.n[N_OEV] + 1 > len(out.oev)
                 or out.n[N_BEV] + 2 > len(out.bev)):
             return i, SEQ_ROOM
@@ -135,12 +118,12 @@ def append_mark(fwd, n_fwd, seq):
 def ubs_apply(u, out, settles, start, stop, settled):
     """UBSCore: apply settles[start:stop] in order; a mark sets settled[0].
     Returns the index of the first one not applied (output buffer low)."""
-    for j in range(start, min(stop, start + _FAR)):
-        _prefetch_settle(u, settles[j])
+    for j in range(start, min(stop, start + PREFETCH_FAR)):
+        ubs_prefetch_settle(u, settles[j])
     i = start
     while i < stop:
-        if i + _FAR < stop:
-            _prefetch_settle(u, settles[i + _FAR])
+        if i + PREFETCH_FAR < stop:
+            ubs_prefetch_settle(u, settles[i + PREFETCH_FAR])
         if out.n[N_BEV] + _SETTLE_BEV > len(out.bev):
             return i
         s = settles[i]
@@ -153,19 +136,11 @@ def ubs_apply(u, out, settles, start, stop, settled):
 
 
 @kernel(inline="always")
-def _prefetch_settle(u, s):
-    if s.kind != R.SETTLE_MARK:
-        prefetch(u.locks, s.buyer_ref)
-        if s.seller_ref >= 0:
-            prefetch(u.locks, s.seller_ref)
-
-
-@kernel(inline="always")
 def _me_prefetch(me, cmds, i, limit):
-    if i + _NEAR < limit and names_order(cmds[i + _NEAR]):
-        me_prefetch_order(me, cmds[i + _NEAR].ref)
-    if i + _NEXT < limit and names_order(cmds[i + _NEXT]):
-        me_prefetch_links(me, cmds[i + _NEXT].ref)
+    if i + PREFETCH_NEAR < limit and names_order(cmds[i + PREFETCH_NEAR]):
+        me_prefetch_order(me, cmds[i + PREFETCH_NEAR].ref)
+    if i + PREFETCH_NEXT < limit and names_order(cmds[i + PREFETCH_NEXT]):
+        me_prefetch_links(me, cmds[i + PREFETCH_NEXT].ref)
 
 
 @kernel()

@@ -22,7 +22,8 @@ from . import records as R
 from .arith import I64_MAX, cost
 from .emit import N_BEV, emit_balance, emit_rejected
 from .freelist import pop, push
-from .hashmap import hm_del, hm_get, hm_put, new_map
+from .bits import prefetch
+from .hashmap import hm_del, hm_get, hm_home, hm_put, new_map
 
 # u.ctr slots
 U_SEQ = 0        # last seq given
@@ -247,6 +248,40 @@ def ubs_command(u, out, cmd, seq):
 def names_order(cmd):
     """A command that names an existing order (UBSCore looks its ref up)."""
     return cmd.kind == R.CMD_CANCEL or cmd.kind == R.CMD_REDUCE or cmd.kind == R.CMD_MOVE
+
+
+# Software pipeline over a batch of commands: the order-id hash row of the
+# command PREFETCH_FAR ahead is fetched; by the time the command PREFETCH_NEAR
+# ahead comes up for its second stage that row is in cache, so its lookup is
+# cheap, and the order records it points to are fetched next (the ME's third
+# stage, PREFETCH_NEXT ahead, fetches the order's neighbours and level).
+PREFETCH_FAR = 16
+PREFETCH_NEAR = 6
+PREFETCH_NEXT = 2
+
+
+@kernel(inline="always")
+def ubs_prefetch(u, cmds, i, stop):
+    """Fetch ahead what cmds[i + PREFETCH_FAR] and cmds[i + PREFETCH_NEAR]
+    will touch; returns the ref of the latter when it names an open order
+    (so the ME can fetch its slot too), else -1."""
+    if i + PREFETCH_FAR < stop:
+        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + PREFETCH_FAR].order_id, 0))
+    if i + PREFETCH_NEAR < stop and names_order(cmds[i + PREFETCH_NEAR]):
+        ref = hm_get(u.lck_map, cmds[i + PREFETCH_NEAR].order_id, 0)
+        if ref >= 0:
+            prefetch(u.locks, ref)
+        return ref
+    return -1
+
+
+@kernel(inline="always")
+def ubs_prefetch_settle(u, s):
+    """Fetch the lock records a settle message will change."""
+    if s.kind != R.SETTLE_MARK:
+        prefetch(u.locks, s.buyer_ref)
+        if s.seller_ref >= 0:
+            prefetch(u.locks, s.seller_ref)
 
 
 @kernel(inline="always")

@@ -80,8 +80,14 @@ def wal_intact(words, i):
     return words[i, _CHECK_WORD] == _checksum(words, i)
 
 
-def words_of(recs: np.ndarray) -> np.ndarray:
-    return recs.view(np.uint64).reshape(len(recs), RECORD_WORDS)
+@kernel()
+def wal_count_intact(words, start, n):
+    """How many of records start..n-1 pass their checksum."""
+    k = 0
+    for i in range(start, n):
+        if words[i, _CHECK_WORD] == _checksum(words, i):
+            k += 1
+    return k
 
 
 def commands_of(recs: np.ndarray) -> np.ndarray:

@@ -15,9 +15,11 @@ Cursors only grow; record `s` lives in slot `s & (capacity - 1)`. The ring
 holds `producer - consumer` records. The producer never overwrites: a full
 ring is back-pressure, `publish` returns how many records fitted (maybe 0)
 and the caller decides what to do meanwhile (DESIGN.md section 4: keep
-draining its other inputs). Publication is batch: copy the records, then one
-release store of the producer cursor; consumption is one acquire load, copy,
-one release store of the consumer cursor (ipc/atomics.py says why). Each side
+draining its other inputs). Publication is batch: claim free slots, write
+the records (in place, or copied by ring_publish), then one release store of
+the producer cursor (commit); consumption is one acquire load (peek), read
+(in place, or copied out by ring_consume), one release store of the consumer
+cursor (release). ipc/atomics.py says why the ordering matters. Each side
 keeps the other's cursor as last read, on its own cache line, and reads the
 other's line again only when that cached value says the ring is full (or
 empty): in steady state no cursor line crosses cores on the critical path
@@ -31,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 from multiprocessing import resource_tracker, shared_memory
 
+from ..engine import records as R
 from ..engine.jit import kernel
 from .atomics import load_acquire, store_release
 
@@ -43,50 +46,12 @@ WAITING = 16
 CLOSED = 24
 
 
-@kernel()
-def ring_publish(ctrl, slots, src, n):
-    """Copy up to n records (rows of uint64 words) in; returns how many fitted."""
-    mask = len(slots) - 1
-    head = ctrl[PRODUCER]                       # only this process writes it
-    free = len(slots) - (head - ctrl[SEEN_CONSUMER])
-    if free < n:
-        ctrl[SEEN_CONSUMER] = load_acquire(ctrl, CONSUMER)
-        free = len(slots) - (head - ctrl[SEEN_CONSUMER])
-    k = min(n, free)
-    width = slots.shape[1]
-    for i in range(k):
-        row = (head + i) & mask
-        for w in range(width):
-            slots[row, w] = src[i, w]
-    if k > 0:
-        store_release(ctrl, PRODUCER, head + k)
-    return k
-
-
-@kernel()
-def ring_consume(ctrl, slots, dst, max_n):
-    """Copy up to max_n records out into dst; returns how many."""
-    mask = len(slots) - 1
-    tail = ctrl[CONSUMER]                       # only this process writes it
-    if ctrl[SEEN_PRODUCER] - tail < max_n:
-        ctrl[SEEN_PRODUCER] = load_acquire(ctrl, PRODUCER)
-    k = min(ctrl[SEEN_PRODUCER] - tail, max_n)
-    width = slots.shape[1]
-    for i in range(k):
-        row = (tail + i) & mask
-        for w in range(width):
-            dst[i, w] = slots[row, w]
-    if k > 0:
-        store_release(ctrl, CONSUMER, tail + k)
-    return k
-
-
-@kernel()
+@kernel(inline="always")
 def ring_claim(ctrl, slots, n):
     """Producer, zero-copy: (first, k): slots first, first+1, ..., first+k-1
     (k <= n, each at `s & (capacity - 1)`) are free to write in place; then
     ring_commit(ctrl, first + k) publishes them."""
-    head = ctrl[PRODUCER]
+    head = ctrl[PRODUCER]                       # only this process writes it
     free = len(slots) - (head - ctrl[SEEN_CONSUMER])
     if free < n:
         ctrl[SEEN_CONSUMER] = load_acquire(ctrl, CONSUMER)
@@ -94,19 +59,54 @@ def ring_claim(ctrl, slots, n):
     return head, min(n, free)
 
 
-@kernel()
+@kernel(inline="always")
 def ring_commit(ctrl, end):
     store_release(ctrl, PRODUCER, end)
 
 
-@kernel()
+@kernel(inline="always")
 def ring_peek(ctrl, slots, max_n):
     """Consumer, zero-copy: (first, k): records first .. first+k-1 (k <= max_n)
     may be read in place; then ring_release(ctrl, first + k) frees them."""
-    tail = ctrl[CONSUMER]
+    tail = ctrl[CONSUMER]                       # only this process writes it
     if ctrl[SEEN_PRODUCER] - tail < max_n:
         ctrl[SEEN_PRODUCER] = load_acquire(ctrl, PRODUCER)
     return tail, min(ctrl[SEEN_PRODUCER] - tail, max_n)
+
+
+@kernel(inline="always")
+def ring_release(ctrl, end):
+    store_release(ctrl, CONSUMER, end)
+
+
+@kernel()
+def ring_publish(ctrl, slots, src, n):
+    """Copy up to n records (rows of uint64 words) in; returns how many fitted."""
+    head, k = ring_claim(ctrl, slots, n)
+    mask = len(slots) - 1
+    width = slots.shape[1]
+    for i in range(k):
+        row = (head + i) & mask
+        for w in range(width):
+            slots[row, w] = src[i, w]
+    if k > 0:
+        ring_commit(ctrl, head + k)
+    return k
+
+
+@kernel()
+def ring_consume(ctrl, slots, dst, max_n):
+    """Copy up to max_n records out into dst; returns how many."""
+    tail, k = ring_peek(ctrl, slots, max_n)
+    mask = len(slots) - 1
+    width = slots.shape[1]
+    for i in range(k):
+        row = (tail + i) & mask
+        for w in range(width):
+            dst[i, w] = slots[row, w]
+    if k > 0:
+        ring_release(ctrl, tail + k)
+    return k
 
 
 @kernel()
@@ -117,11 +117,6 @@ def ring_wait(ctrl, slots):
     while ctrl[SEEN_PRODUCER] == tail:
         ctrl[SEEN_PRODUCER] = load_acquire(ctrl, PRODUCER)
     return tail
-
-
-@kernel()
-def ring_release(ctrl, end):
-    store_release(ctrl, CONSUMER, end)
 
 
 @kernel()
@@ -154,7 +149,6 @@ def ring_take_all(ctrl, slots, words, pos, p):
             pos[2 * p] = head
             pos[2 * p + 1] = n
             return True
-
 
 
 @kernel()
@@ -229,7 +223,7 @@ class Ring:
             raise TypeError(f"ring {self.name} carries {self.dtype}, not {records.dtype}")
         if not records.flags.c_contiguous:
             raise ValueError(f"ring {self.name}: records must be a contiguous array")
-        return records.view(np.uint64).reshape(len(records), -1)
+        return R.words(records)
 
     def publish(self, records: np.ndarray) -> int:
         """Publish as many of records as fit; returns that number."""

@@ -35,12 +35,18 @@ class JournalError(RuntimeError):
     pass
 
 
+def check_fresh(wal_dir) -> pathlib.Path:
+    """A directory a new WAL may be written into (not one that holds a WAL)."""
+    d = pathlib.Path(wal_dir)
+    if (d / WAL_FILE).exists() and (d / WAL_FILE).stat().st_size > 0:
+        raise JournalError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
+    return d
+
+
 class Journal:
     def __init__(self, wal_dir, dataset_dir, dust: str, initial_deposits: int, policy: str = "every_batch",
                  interval_ms: int = 5, capacity: Capacity = Capacity()):
-        d = pathlib.Path(wal_dir)
-        if (d / WAL_FILE).exists() and (d / WAL_FILE).stat().st_size > 0:
-            raise JournalError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
+        d = check_fresh(wal_dir)
         d.mkdir(parents=True, exist_ok=True)
         for name in _CONFIGS:
             shutil.copyfile(pathlib.Path(dataset_dir) / name, d / name)

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from ..engine import records as R
 from ..engine.emit import N_BEV, N_OEV, N_TEV, new_out
 from ..engine.events import Events
 from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
@@ -29,10 +30,6 @@ from .wiring import Wiring
 
 _ALL = np.iinfo(np.int64).max
 _STREAMS = ("log", "m_set", "m_oev", "m_tev")     # in engine/settlement.P_* order
-
-
-def _words(records: np.ndarray) -> np.ndarray:
-    return records.view(np.uint64).reshape(len(records), records.dtype.itemsize // 8)
 
 
 class DivergenceError(RuntimeError):
@@ -57,7 +54,7 @@ class Settlement:
     def _views(self) -> None:
         b = self.bufs
         self.take_args = (tuple(r.ctrl for r in self.rings), tuple(r.slots for r in self.rings),
-                          tuple(_words(x) for x in b), self.pos)
+                          tuple(R.words(x) for x in b), self.pos)
         self.args = (self.u, self.out, self.refmap, b[0], b[1], b[2], b[3], self.pos)
 
     def _take(self) -> None:
@@ -102,13 +99,11 @@ class Settlement:
         ended = all(r.closed and r.available() == 0 for r in self.rings)   # before taking
         before = int(self.pos[1::2].sum())
         self._take()
+        held = _ALL
         if self.journal is not None:
-            # Nothing leaves settlement before the WAL holds its command.
             self._journal()
-            upto = min(upto, self.journaled)
-        if ended:
-            upto = self.journaled if self.journal is not None else _ALL
-        got = self._run(upto)
+            held = self.journaled       # nothing leaves settlement before the WAL holds its command
+        got = self._run(held if ended else min(upto, held))
         work = got or int(self.pos[1::2].sum()) != before
         if ended:
             left = [n for i, n in enumerate(_STREAMS) if self.pos[2 * i] != self.pos[2 * i + 1]]

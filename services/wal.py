@@ -25,8 +25,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..engine import records as R
-from ..engine.wal import (RECORD_BYTES, WAL_RECORD, commands_of, wal_intact, wal_seal, wal_verify,
-                          words_of)
+from ..engine.wal import (RECORD_BYTES, WAL_RECORD, commands_of, wal_count_intact, wal_intact, wal_seal,
+                          wal_verify)
 
 POLICIES = ("every_batch", "interval_ms", "off")
 
@@ -65,15 +65,15 @@ def open_wal(path, first_seq: int = 1) -> Opened:
     data = np.fromfile(path, np.uint8)
     n = len(data) // RECORD_BYTES
     recs = data[:n * RECORD_BYTES].view(WAL_RECORD)
-    words = words_of(recs)
+    words = R.words(recs)
     good = int(wal_verify(recs, words, n, first_seq))
     if good < n:
-        later = [i for i in range(good + 1, n) if wal_intact(words, i)]
+        later = int(wal_count_intact(words, good + 1, n))
         if later:
             r = recs[good]
             why = ("checksum mismatch" if not wal_intact(words, good)
                    else f"seq {int(r['seq'])} where {first_seq + good} was expected")
-            raise WalCorrupt(path, good * RECORD_BYTES, f"{why}; {len(later)} intact record(s) follow")
+            raise WalCorrupt(path, good * RECORD_BYTES, f"{why}; {later} intact record(s) follow")
     torn = len(data) - good * RECORD_BYTES
     if torn:
         with open(path, "r+b") as f:
@@ -90,7 +90,7 @@ class WalWriter:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         _fsync_dir(self.path)
         self.buf = np.zeros(batch, WAL_RECORD)
-        self.words = words_of(self.buf)
+        self.words = R.words(self.buf)
         self.last_sync = time.monotonic_ns()
         self.acknowledged = 0       # last seq acknowledged
         self.failed: str | None = None
@@ -104,7 +104,7 @@ class WalWriter:
         for i in range(0, len(cmds), len(self.buf)):
             chunk = np.ascontiguousarray(cmds[i:i + len(self.buf)])
             k = len(chunk)
-            wal_seal(self.buf, self.words, chunk, chunk.view(np.uint64).reshape(k, -1), k)
+            wal_seal(self.buf, self.words, chunk, R.words(chunk), k)
             self._write(memoryview(self.buf[:k].view(np.uint8)), int(chunk["seq"][-1]))
         return self.acknowledged
 

@@ -24,7 +24,7 @@ from xinfinity.engine.core import balance_rows, build_me, build_ubs, prefault_al
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
-from xinfinity.services.journal import WAL_FILE, Journal, JournalError
+from xinfinity.services.journal import Journal, check_fresh
 from xinfinity.services.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
@@ -48,10 +48,13 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
     def ingestion(w, stats):
         return Ingestion(w, cmds)
 
-    def ubscore(w, stats):
+    def ubs_state():
         u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(u)
-        return UbsCore(w, u, stats)
+        return u
+
+    def ubscore(w, stats):
+        return UbsCore(w, ubs_state(), stats)
 
     def matching(w, stats):
         me = build_me(ds.assets, ds.symbols, capacity)
@@ -60,8 +63,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
 
     def settlement(w, stats):
         sink = Sink(out_dir)
-        replica = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
-        prefault_all(replica)
+        replica = ubs_state()
         journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync) if wal_dir is not None else None
         svc = Settlement(w, replica, sink, journal)
 
@@ -72,7 +74,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
             rows = book["open_orders"]
             rows["lock"] = svc.lock_of_ubs_ref()[rows["lock"]]     # the ME left each order's ref there
             best = book["best"]
-            balances = balance_rows(replica.bal, replica.user_ids[:int(replica.ctr[1])], asset_ids)
+            balances = balance_rows(replica, asset_ids)
             write_finals(out_dir, sink, balances, rows, lambda s: tuple(int(x) for x in best[s]), ds)
         svc.finish = finish
         return svc
@@ -91,9 +93,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
     if wal_dir is not None:
-        wal_dir = pathlib.Path(wal_dir)
-        if (wal_dir / WAL_FILE).exists() and (wal_dir / WAL_FILE).stat().st_size > 0:
-            raise JournalError(f"{wal_dir} already holds a WAL; replay it (xinf replay) or choose another directory")
+        wal_dir = check_fresh(wal_dir)          # before any process starts
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
     sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync))
     try:

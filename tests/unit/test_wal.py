@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from tests.unit.test_scenarios import ASSETS, SMALL, symbols
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.engine.wal import RECORD_BYTES
-from xinfinity.services.wal import WalCorrupt, WalError, WalWriter, open_wal
+from xinfinity.services.wal import WalCorrupt, WalWriter, open_wal
 from xinfinity.tools.dataset import load_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
