@@ -225,13 +225,16 @@ class Core:
     """The ST core: state, output buffers, and the batch loop around st_kernel."""
 
     def __init__(self, assets: list[Asset], symbols: list[Symbol], dust: int = R.DUST_RELEASE,
-                 capacity: Capacity = Capacity()):
+                 capacity: Capacity = Capacity(), prefault: bool = True):
+        """prefault False: pages are mapped as the core first touches them
+        (recovery, where the time to a running pipeline counts)."""
         self.assets = sorted(assets, key=lambda a: a.id)
         self.symbols = list(symbols)
         self.u = build_ubs(assets, symbols, dust, capacity)
         self.me = build_me(assets, symbols, capacity)
         self.out = new_out()
-        prefault_all(self.u, self.me, self.out)
+        if prefault:
+            prefault_all(self.u, self.me, self.out)
 
     # -- running -------------------------------------------------------------
 

@@ -92,8 +92,9 @@ def _check(snap: pathlib.Path) -> tuple[int, dict] | str:
     return seq, arrays
 
 
-def load_snapshot(root) -> Loaded:
-    """The newest snapshot that passes its checks (older ones if it does not)."""
+def load_snapshot(root, at_most: int | None = None) -> Loaded:
+    """The newest snapshot that passes its checks (older ones if it does not);
+    with at_most, the newest of those cut at or before that seq."""
     root = pathlib.Path(root)
     if not root.exists():
         return Loaded(0, None, [])
@@ -101,6 +102,8 @@ def load_snapshot(root) -> Loaded:
         shutil.rmtree(tmp)
     rejected = []
     for snap in sorted(root.glob(f"{_PREFIX}*"), reverse=True):
+        if at_most is not None and int(snap.name[len(_PREFIX):]) > at_most:
+            continue
         got = _check(snap)
         if isinstance(got, str):
             rejected.append(f"{snap}: {got}")

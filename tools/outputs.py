@@ -253,10 +253,14 @@ class LedgerWriter:
     seller spend, seller credit per trade, in trade-id order).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, after_trade: int | None = None):
+        """after_trade: resume the file (cut back by `cut_ledger`), writing only
+        the rows of trades after that one (what a recovery re-emits is skipped)."""
         self.path = Path(path)
-        self._f = open(self.path, "wb")
-        self._f.write(_LEDGER.header)
+        self.after_trade = after_trade
+        self._f = open(self.path, "ab" if after_trade is not None else "wb")
+        if after_trade is None:
+            self._f.write(_LEDGER.header)
         self._fmt = _LEDGER.formatter()
         self.rows = 0
 
@@ -268,7 +272,7 @@ class LedgerWriter:
         per trade: buyer spend, buyer credit, seller spend, seller credit.
         """
         e = balance_events
-        keep = (e["trade_id"] > 0) & ((e["op"] == R.OP_SPEND) | (e["op"] == R.OP_CREDIT))
+        keep = (e["trade_id"] > (self.after_trade or 0)) & ((e["op"] == R.OP_SPEND) | (e["op"] == R.OP_CREDIT))
         if not keep.all():
             e = e[keep]
         n = len(e)
@@ -353,14 +357,18 @@ class EventWriter:
     and ``events_balance.bin`` in ``out_dir`` (raw records, in emission order);
     ``close`` writes ``events_format.txt``."""
 
-    def __init__(self, out_dir):
+    def __init__(self, out_dir, after: dict | None = None):
+        """after: resume the files (cut back by `cut_events`), writing only the
+        records of seqs after after[stream] (what a recovery re-emits is skipped)."""
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.after = after
         self._files = {}
         self.counts = {}
-        for stream, (name, _dt) in EVENT_FILES.items():
-            self._files[stream] = open(self.out_dir / name, "wb")
-            self.counts[stream] = 0
+        for stream, (name, dt) in EVENT_FILES.items():
+            path = self.out_dir / name
+            self._files[stream] = open(path, "ab" if after is not None else "wb")
+            self.counts[stream] = path.stat().st_size // dt.itemsize if after is not None else 0
         self._closed = False
 
     def write(self, events) -> None:
@@ -371,6 +379,8 @@ class EventWriter:
                 continue
             if a.dtype != dt:
                 raise TypeError(f"{stream}: dtype {a.dtype} is not the {name} record")
+            if self.after is not None and a["seq"][0] <= self.after[stream]:
+                a = a[a["seq"] > self.after[stream]]
             self._files[stream].write(np.ascontiguousarray(a).data)
             self.counts[stream] += len(a)
 
@@ -388,6 +398,70 @@ class EventWriter:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---------------------------------------------------------------------------
+# Resuming the files after a crash
+# ---------------------------------------------------------------------------
+#
+# Every stream is written in seq order (the ledger in trade-id order), so a file
+# a crash interrupted holds a prefix of its stream, perhaps ending inside a
+# record, and its last seq (trade) perhaps incomplete. Cutting that seq off
+# leaves a prefix that is complete through the one before; a recovery replays
+# from there and writes only what lies beyond (EventWriter, LedgerWriter
+# `after`), so nothing is written twice and nothing is missed.
+
+def _truncate(path: Path, size: int) -> None:
+    if path.stat().st_size != size:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+
+
+def cut_events(path, dtype, through: int | None = None) -> int:
+    """Cut an event file back to whole records: with `through`, those of seqs
+    <= through; without, its last seq goes too (a crash may have cut it short).
+    Returns the seq the file is now complete through."""
+    path = Path(path)
+    if not path.exists():
+        path.touch()
+    n = path.stat().st_size // dtype.itemsize
+    seqs = np.memmap(path, dtype, "r", shape=(n,))["seq"] if n else np.zeros(0, np.int64)
+    if through is None:
+        through = int(seqs[-1]) - 1 if n else 0
+    keep = int(np.searchsorted(seqs, through, side="right"))
+    del seqs
+    _truncate(path, keep * dtype.itemsize)
+    return through
+
+
+def _ledger_trade(line: bytes) -> int:
+    return int(line.split(b",", 1)[0])
+
+
+def cut_ledger(path, drop_last: bool = True) -> int:
+    """Cut t2_ledger.csv back to whole lines; with drop_last, the rows of its
+    last trade go too. Returns the trade id the file is now complete through."""
+    path = Path(path)
+    header = _LEDGER.header
+    size = path.stat().st_size if path.exists() else 0
+    if size < len(header):
+        path.write_bytes(header)
+        return 0
+    start = max(len(header), size - (1 << 16))        # a trade's rows are far fewer than this
+    with open(path, "rb") as f:
+        f.seek(start)
+        tail = f.read()
+    first = tail.find(b"\n") + 1 if start > len(header) else 0    # the window may begin mid-line
+    end = tail.rfind(b"\n") + 1
+    lines = tail[first:end].split(b"\n")[:-1] if end > first else []
+    pos = start + first + sum(len(x) + 1 for x in lines)
+    last = _ledger_trade(lines[-1]) if lines else 0
+    if drop_last:
+        while lines and _ledger_trade(lines[-1]) == last:
+            pos -= len(lines.pop()) + 1
+        last = max(last - 1, 0)
+    _truncate(path, pos)
+    return last
 
 
 def _type_name(t: np.dtype) -> str:

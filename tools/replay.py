@@ -51,11 +51,14 @@ def main(args) -> int:
     return 0
 
 
-def recover(wal_dir):
-    """The core's state from the newest good snapshot and the WAL after it:
-    (core, figures). What a restarted pipeline does before it takes traffic.
-    recovery_s: opening and checking the WAL, loading the snapshot, replaying
-    the rest (allocating the core's empty arrays is not counted)."""
+def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = True, core=None):
+    """The core's state from the newest good snapshot (cut at or before seq
+    at_most, if given) and the WAL after it, the replayed commands' events
+    going to sink: (core, journaled, figures). What a restarted pipeline does
+    before it takes traffic. recovery_s: opening and checking the WAL, loading
+    the snapshot, replaying the rest (allocating the core's arrays is not
+    counted). prefault: as engine.core.Core's; core: a fresh one allocated
+    beforehand for it (the restarting supervisor keeps one ready)."""
     from xinfinity.engine import records as R
     from xinfinity.engine.core import Core
     from xinfinity.services.journal import SNAPSHOTS
@@ -63,19 +66,24 @@ def recover(wal_dir):
     t0 = time.perf_counter()
     j = open_journal(wal_dir)
     t_opened = time.perf_counter()
-    core = Core(j.assets, j.symbols, R.DUST_CODES[j.dust], j.capacity)   # allocation: not recovery
+    if core is None:
+        core = Core(j.assets, j.symbols, R.DUST_CODES[j.dust], j.capacity, prefault)   # allocation: not recovery
     t_built = time.perf_counter()
-    loaded = load_snapshot(pathlib.Path(wal_dir) / SNAPSHOTS)
+    loaded = load_snapshot(pathlib.Path(wal_dir) / SNAPSHOTS, at_most)
     if loaded.arrays is not None:
         core.restore(loaded.arrays)
-    cmds = np.concatenate([j.deposits, j.commands])
-    tail = cmds[cmds["seq"] > loaded.seq]
-    for i in range(0, len(tail), 65536):
-        core.run(tail[i:i + 65536].copy(), lambda ev: None)
+    sink = sink or (lambda ev: None)
+    replayed = 0
+    for part in (j.deposits, j.commands):       # the WAL's own arrays: the core may write into them
+        tail = part[np.searchsorted(part["seq"], loaded.seq, side="right"):]
+        for i in range(0, len(tail), 65536):
+            core.run(tail[i:i + 65536], sink)
+        replayed += len(tail)
     t_end = time.perf_counter()
-    return core, {"snapshot_seq": loaded.seq, "snapshots_rejected": len(loaded.rejected),
-                  "wal_commands": len(cmds), "replayed": len(tail), "torn_bytes": j.torn_bytes,
-                  "recovery_s": round((t_opened - t0) + (t_end - t_built), 3), "rejected": loaded.rejected}
+    n = len(j.deposits) + len(j.commands)
+    return core, j, {"snapshot_seq": loaded.seq, "snapshots_rejected": len(loaded.rejected),
+                     "wal_commands": n, "replayed": replayed, "torn_bytes": j.torn_bytes,
+                     "recovery_s": round((t_opened - t0) + (t_end - t_built), 3), "rejected": loaded.rejected}
 
 
 def add_recover_arguments(p) -> None:
@@ -83,7 +91,7 @@ def add_recover_arguments(p) -> None:
 
 
 def recover_main(args) -> int:
-    core, figures = recover(args.wal)
+    core, _, figures = recover(args.wal)
     for why in figures.pop("rejected"):
         print(f"xinf: snapshot not used: {why}")
     c = core.counters()

@@ -33,11 +33,27 @@ class Sink:
     None: the benchmarks) and counts what the summary needs, timing itself so
     the core's own time can be told apart."""
 
-    def __init__(self, out_dir: pathlib.Path | None):
-        self.ledger = outputs.LedgerWriter(out_dir / "t2_ledger.csv") if out_dir else None
-        self.events = outputs.EventWriter(out_dir) if out_dir else None
+    def __init__(self, out_dir: pathlib.Path | None, after: dict | None = None, after_trade: int | None = None):
+        self.ledger = outputs.LedgerWriter(out_dir / outputs.LEDGER_FILE, after_trade) if out_dir else None
+        self.events = outputs.EventWriter(out_dir, after) if out_dir else None
+        self.resumed = after is not None
         self.accepted = self.rejected = self.trades = 0
         self.seconds = 0.0
+
+    @classmethod
+    def resume(cls, out_dir: pathlib.Path, through: int | None = None) -> "Sink":
+        """Carry on files a crash interrupted (tools/outputs.py cut_events):
+        with `through`, they are complete through that seq; without, each is cut
+        back to what is surely complete, and the sink skips what a recovery
+        re-emits up to there. The summary's counts are then taken from the files."""
+        after = {stream: outputs.cut_events(out_dir / name, dt, through)
+                 for stream, (name, dt) in outputs.EVENT_FILES.items()}
+        after_trade = outputs.cut_ledger(out_dir / outputs.LEDGER_FILE, drop_last=through is None)
+        return cls(out_dir, after, after_trade)
+
+    def through(self) -> int:
+        """The seq every event file is complete through (resumed sinks)."""
+        return min(self.events.after.values())
 
     def __call__(self, ev: Events) -> None:
         t0 = time.perf_counter()
@@ -55,6 +71,13 @@ class Sink:
         if self.ledger:
             self.ledger.close()
             self.events.close()
+            if self.resumed:            # what came before the crash counts too
+                path = self.events.out_dir / outputs.EVENT_FILES["orders"][0]
+                orders = np.fromfile(path, R.ORDER_EVENT)
+                places = orders["kind"] == R.CMD_PLACE
+                self.accepted = int(np.count_nonzero(places & (orders["status"] == R.ST_ACCEPTED)))
+                self.rejected = int(np.count_nonzero(places & (orders["status"] == R.ST_REJECTED)))
+                self.trades = self.events.counts["trades"]
 
 
 def summary(best, ds, sink: Sink) -> dict:

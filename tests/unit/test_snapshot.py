@@ -86,7 +86,7 @@ def test_recovery_from_snapshot_and_wal_tail_equals_the_run(ds, tmp_path):
            batch=200, capacity=CAP, snapshot_every=500)
     meta = json.loads((tmp_path / "wal" / "meta.json").read_text())
     assert meta["capacity"]["max_orders"] == CAP.max_orders
-    core, figures = recover(tmp_path / "wal")
+    core, _, figures = recover(tmp_path / "wal")
     assert figures["snapshot_seq"] > 0 and figures["replayed"] < figures["wal_commands"]
     whole = fresh(ds)
     whole.apply(ds.commands.copy())
@@ -94,7 +94,7 @@ def test_recovery_from_snapshot_and_wal_tail_equals_the_run(ds, tmp_path):
     # Without a usable snapshot it replays everything, to the same state.
     for snap in (tmp_path / "wal" / "snapshots").iterdir():
         (snap / "manifest.json").write_text("{")
-    core, figures = recover(tmp_path / "wal")
+    core, _, figures = recover(tmp_path / "wal")
     assert figures["snapshot_seq"] == 0 and figures["snapshots_rejected"] == 2
     same_state(core, whole)
 
