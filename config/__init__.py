@@ -56,6 +56,7 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loop_spins: int = 20000         # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
     forward_every: int = 1024       # UBSCore, ME: most commands run between two publications
     heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
+    restarts: int = 3               # with a WAL: restarts through recovery after a crash before giving up
     # CPU cores per process; a process not named here may run on any core.
     # Empty: UBSCore and the ME get a core each (when there are two or more).
     cores: dict[str, list[int]] = {}

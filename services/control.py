@@ -23,6 +23,8 @@ ME_DONE = 16         # ME: its outputs (events, settles) of every seq <= this ar
 STOP = 24            # supervisor: 1 = finish what was sent and stop
 T_START = 32         # ingestion: perf_counter_ns of its first publish
 T_END = 40           # settlement: perf_counter_ns when the last event was merged
+JOURNALED = 48       # settlement: the last seq the WAL holds
+INGEST_LIMIT = 56    # supervisor: ingestion publishes no seq beyond this (0: no limit); crash drills
 _PROCS_AT = 64       # byte line 8: the PROC_STATS lines
 
 # Process states.

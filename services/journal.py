@@ -56,6 +56,14 @@ class Journal:
         self.dir = d
         self.writer = WalWriter(d / WAL_FILE, policy, interval_ms)
 
+    @classmethod
+    def reopen(cls, wal_dir, policy: str = "every_batch", interval_ms: int = 5) -> "Journal":
+        """Append to the WAL of a directory that recovery opened (its torn tail cut)."""
+        j = cls.__new__(cls)
+        j.dir = pathlib.Path(wal_dir)
+        j.writer = WalWriter(j.dir / WAL_FILE, policy, interval_ms)
+        return j
+
     def append(self, cmds: np.ndarray) -> int:
         return self.writer.append(cmds)
 

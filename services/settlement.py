@@ -25,7 +25,7 @@ from ..engine.emit import N_BEV, N_OEV, N_TEV, new_out
 from ..engine.events import Events
 from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
 from . import loops as L
-from .control import ME_DONE, T_END
+from .control import JOURNALED, ME_DONE, T_END
 from .wiring import Wiring
 
 _ALL = np.iinfo(np.int64).max
@@ -37,15 +37,20 @@ class DivergenceError(RuntimeError):
 
 
 class Settlement:
-    def __init__(self, wiring: Wiring, replica, sink, journal=None):
+    def __init__(self, wiring: Wiring, replica, sink, journal=None, journaled: int = 0):
+        """journaled: the WAL holds every seq up to this, and the replica has
+        run them (a recovered state, whose refs UBSCore shares)."""
         self.wiring, self.u, self.sink, self.journal = wiring, replica, sink, journal
-        self.journaled = 0          # last seq the WAL holds (durable as its policy says)
+        self.journaled = journaled  # last seq the WAL holds (durable as its policy says)
+        wiring.control.put(JOURNALED, journaled)
         self.rings = [wiring.rings[n] for n in _STREAMS]
         cap = wiring.cfg.ring_capacity
         self.bufs = [np.zeros(cap, r.dtype) for r in self.rings]
         self.pos = np.zeros(2 * len(_STREAMS), np.int64)
         self.rs = np.zeros(4, np.int64)
         self.refmap = np.full(len(replica.locks), -1, np.int32)    # UBSCore's ref -> the replica's
+        held = np.flatnonzero(replica.locks["in_use"] == 1)
+        self.refmap[held] = held            # recovered orders: UBSCore's copy has the same refs
         self.out = new_out()
         self._views()
         self.done = False
@@ -75,6 +80,7 @@ class Settlement:
         new = log[np.searchsorted(log["seq"], self.journaled, side="right"):]
         if len(new):
             self.journaled = self.journal.append(new)
+            self.wiring.control.put(JOURNALED, self.journaled)
 
     def _run(self, upto: int) -> bool:
         """Replay up to `upto`, flushing the output as it fills; True if any event came."""

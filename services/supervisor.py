@@ -12,16 +12,20 @@
   closed and empty, so the close travels down the pipeline.
 - If any process dies, or its heartbeat stands still for heartbeat_timeout_s,
   the others are killed and `PipelineError` names the process and its status.
+- With a `recover` callback (a pipeline with a WAL), a crash is followed by a
+  restart instead, up to `max_restarts` times: the callback rebuilds the state
+  from the WAL and gives the builders of the new processes (tools/mt.py).
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import signal
 import sys
 import time
 import traceback
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import psutil
 
@@ -37,6 +41,13 @@ Builder = Callable
 
 class PipelineError(RuntimeError):
     pass
+
+
+class Restart(NamedTuple):
+    why: str            # the failure, as PipelineError said it
+    t_failed: float     # perf_counter when it was seen
+    t_running: float    # perf_counter when the restarted pipeline was given the go
+    recovered: object   # what the recover callback returned besides the builders
 
 
 def default_cores(cfg: Pipeline) -> dict[str, list[int]]:
@@ -103,18 +114,40 @@ def _status(code: int | None) -> str:
 
 
 class Supervisor:
-    def __init__(self, cfg: Pipeline, builders: dict[str, Builder]):
+    def __init__(self, cfg: Pipeline, builders: dict[str, Builder],
+                 recover: Callable[[], tuple[dict[str, Builder], object]] | None = None, max_restarts: int = 0):
         unknown = set(builders) - set(PROCESSES)
         if unknown:
             raise ValueError(f"unknown processes {sorted(unknown)}; the pipeline has {PROCESSES}")
         self.cfg, self.builders = cfg, builders
+        self.recover, self.max_restarts = recover, max_restarts
         self.cores = default_cores(cfg)
         self.wiring: Wiring | None = None
         self.procs: dict[str, mp.Process] = {}
+        self.restarts: list[Restart] = []
+        self.poll_s = 0.01          # how often the watch runs (a process's death is seen at once)
 
-    def run(self, on_ready: Callable[[Wiring], None] | None = None) -> dict:
-        """Run the pipeline to its end; returns every process's stats line."""
+    def run(self, on_ready: Callable[[Wiring], None] | None = None,
+            watch: Callable[["Supervisor"], None] | None = None) -> dict:
+        """Run the pipeline to its end, restarting it through recovery after a
+        crash if it can; returns every process's stats line (of the last start).
+        on_ready(wiring) runs when every process is ready, before the go;
+        watch(self) runs every poll_s while the pipeline runs."""
+        while True:
+            try:
+                return self._run_once(on_ready, watch)
+            except PipelineError as e:
+                if self.recover is None or len(self.restarts) >= self.max_restarts:
+                    raise
+                t_failed = time.perf_counter()
+                print(f"xinfinity: {e}; restarting through recovery "
+                      f"({len(self.restarts) + 1} of at most {self.max_restarts})", file=sys.stderr, flush=True)
+                self.builders, recovered = self.recover()
+                self.restarts.append(Restart(str(e), t_failed, 0.0, recovered))
+
+    def _run_once(self, on_ready, watch) -> dict:
         shm.cleanup_stale()
+        self.procs = {}
         self.wiring = w = Wiring.create(self.cfg)
         ctx = mp.get_context("fork")
         try:
@@ -128,7 +161,9 @@ class Supervisor:
                 on_ready(w)
             for n in PROCESSES:
                 w.control.proc(n)["state"] = RUNNING
-            self._wait(lambda: all(w.control.proc(n)["state"] == DONE for n in PROCESSES), "run")
+            if self.restarts and not self.restarts[-1].t_running:
+                self.restarts[-1] = self.restarts[-1]._replace(t_running=time.perf_counter())
+            self._wait(lambda: all(w.control.proc(n)["state"] == DONE for n in PROCESSES), "run", watch)
             for p in self.procs.values():
                 p.join()
             self._check_exits()
@@ -145,12 +180,15 @@ class Supervisor:
         if self.wiring is not None:
             self.wiring.control.put(STOP, 1)
 
-    def _wait(self, finished: Callable[[], bool], phase: str) -> None:
+    def _wait(self, finished: Callable[[], bool], phase: str, watch=None) -> None:
         w = self.wiring
         beats = {n: (-1, time.monotonic()) for n in PROCESSES}
         while not finished():
-            time.sleep(0.01)
+            live = [p.sentinel for p in self.procs.values() if p.exitcode is None]
+            mp.connection.wait(live, self.poll_s)       # returns at once when one ends
             self._check_exits()
+            if watch:
+                watch(self)
             now = time.monotonic()
             for n in PROCESSES:
                 st = w.control.proc(n)

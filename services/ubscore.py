@@ -24,7 +24,8 @@ from .wiring import Wiring
 
 
 class UbsCore:
-    def __init__(self, wiring: Wiring, u, stats):
+    def __init__(self, wiring: Wiring, u, stats, settled: int = 0):
+        """settled: every seq up to this is in u already (a recovered state)."""
         self.wiring, self.u, self.stats = wiring, u, stats
         cfg, rings = wiring.cfg, wiring.rings
         out_c = new_out(settle_cap=1)            # events of commands (for its checks only)
@@ -34,6 +35,7 @@ class UbsCore:
         fwd = np.zeros(cfg.batch + 2, R.CMD)     # room for the mark
         log = np.zeros(cfg.batch + 2, R.CMD)
         self.st = np.zeros(L.S_WORDS, np.int64)
+        self.st[L.S_SETTLED] = self.st[L.S_MARKED] = settled
         r = {n: rings[n] for n in ("cmd", "settle", "order", "log")}
         self.args = (u, out_c, out_s, fwd, np.zeros(1, np.int64), log, np.zeros(1, np.int64),
                      r["cmd"].ctrl, r["cmd"].slots, cmds, r["cmd"].words_of(cmds),

@@ -14,17 +14,20 @@ import shutil
 import tempfile
 import time
 
+from typing import NamedTuple
+
 import numpy as np
 
 import msgspec
 
 from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
 from xinfinity.engine import records as R
-from xinfinity.engine.core import balance_rows, build_me, build_ubs, prefault_all
+from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, prefault_all
+from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
-from xinfinity.services.journal import Journal, check_fresh
+from xinfinity.services.journal import Journal, JournalError, check_fresh
 from xinfinity.services.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
@@ -34,38 +37,78 @@ from xinfinity.services.wiring import Wiring
 
 from . import outputs
 from .dataset import load_dataset
+from .replay import recover
 from .st import ROOT, Sink, write_finals
 
 
+class Resumed(NamedTuple):
+    """The state a restarted pipeline starts from (`recover_pipeline`)."""
+    core: Core          # after every command the WAL holds
+    journaled: int      # the last seq the WAL holds
+    figures: dict       # tools/replay.recover's
+
+
+def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None) -> Resumed:
+    """After a crash: cut the output files back to what is surely complete
+    (tools/st.Sink.resume), rebuild the state from the WAL (and a snapshot no
+    newer than those files), writing the events the files lack, and check
+    that the WAL holds this dataset's commands. core: a fresh one to use."""
+    sink = Sink.resume(pathlib.Path(out_dir)) if out_dir is not None else None
+    core, j, figures = recover(wal_dir, sink, sink.through() if sink else None, prefault=False, core=core)
+    if sink:
+        sink.ledger.close()
+        sink.events.close()
+    if len(ds.deposits) != len(j.deposits) and len(j.commands):
+        raise JournalError(f"{wal_dir}: the WAL has {len(j.deposits)} initial deposits, the dataset "
+                           f"{len(ds.deposits)}: it is another dataset's")
+    for name, mine, wals in (("balances_init.csv", ds.deposits, j.deposits), ("orders", ds.commands, j.commands)):
+        for f in ("kind", "user_id", "order_id", "symbol", "price", "qty", "amount"):
+            bad = np.flatnonzero(mine[f][:len(wals)] != wals[f])
+            if len(bad):
+                raise JournalError(f"{wal_dir}: the WAL's command {int(wals['seq'][bad[0]])} differs from row "
+                                   f"{int(bad[0]) + 1} of the dataset's {name} ({f}): it is another dataset's")
+    return Resumed(core, figures["wal_commands"], figures)
+
+
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
-              fsync: str = "every_batch") -> dict:
-    """How each process builds its service (in the child, after the fork)."""
+              fsync: str = "every_batch", resumed: Resumed | None = None) -> dict:
+    """How each process builds its service (in the child, after the fork);
+    after a crash, from the recovered state (each child has its own copy)."""
     cmds = np.concatenate([ds.deposits, ds.commands])
     dust_code = R.DUST_CODES[dust]
     asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
     me_final = tmp / "me.npz"
+    start = resumed.journaled if resumed else 0
 
     def ingestion(w, stats):
-        return Ingestion(w, cmds)
+        return Ingestion(w, cmds, start)
 
     def ubs_state():
+        if resumed:
+            return resumed.core.u
         u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(u)
         return u
 
     def ubscore(w, stats):
-        return UbsCore(w, ubs_state(), stats)
+        return UbsCore(w, ubs_state(), stats, start)
 
     def matching(w, stats):
+        if resumed:
+            return Matching(w, resumed.core.me, me_final)
         me = build_me(ds.assets, ds.symbols, capacity)
         prefault_all(me)
         return Matching(w, me, me_final)
 
     def settlement(w, stats):
-        sink = Sink(out_dir)
         replica = ubs_state()
-        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync) if wal_dir is not None else None
-        svc = Settlement(w, replica, sink, journal)
+        if resumed:
+            sink = Sink.resume(out_dir, start) if out_dir else Sink(None)
+            journal = Journal.reopen(wal_dir, fsync)
+        else:
+            sink = Sink(out_dir)
+            journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync) if wal_dir is not None else None
+        svc = Settlement(w, replica, sink, journal, start)
 
         def finish():
             if out_dir is None:
@@ -82,10 +125,31 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
     return {"ingestion": ingestion, "ubscore": ubscore, "matching": matching, "settlement": settlement}
 
 
+def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) -> None:
+    """Build UBSCore, the ME and settlement once here, on a tiny state and
+    rings, so that their compiled loops are loaded in this process: the
+    processes a restart forks then start without loading them each (the types,
+    not the sizes, pick the compiled code)."""
+    tiny = Capacity(max_users=16, max_assets=max(a.id for a in ds.assets) + 1, max_orders=15, max_buckets=4)
+    w = Wiring.create(msgspec.structs.replace(pipeline, ring_capacity=16, batch=8), instance=f"{shm_instance()}-warm")
+    try:
+        stats = np.zeros(len(PROCESSES), PROC_STATS)
+        builders = _builders(ds, None, dust, tiny, tmp)
+        for i, name in enumerate(PROCESSES):
+            if name != "ingestion":
+                builders[name](w, stats[i])
+    finally:
+        w.close()
+
+
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
-           ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str = "every_batch") -> dict:
+           ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str = "every_batch",
+           watch=None, on_ready=None, on_recovered=None, restarts: int | None = None) -> dict:
     """Run the MT pipeline; returns the perf figures (also written to perf.txt).
-    out_dir None: run everything but write nothing (the benchmark)."""
+    out_dir None: run everything but write nothing (the benchmark). With a
+    WAL, a crash is followed by a restart through recovery (at most
+    `restarts`, default the config's); on_recovered(Resumed) runs after each
+    recovery, watch and on_ready go to the supervisor (the crash drill)."""
     t_begin = time.perf_counter()
     ds = ds if ds is not None else load_dataset(input_dir)
     t_loaded = time.perf_counter()
@@ -95,14 +159,40 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     if wal_dir is not None:
         wal_dir = check_fresh(wal_dir)          # before any process starts
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
-    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync))
+
+    def spare_core() -> Core:       # allocated while the pipeline runs, not after a crash
+        return Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False)
+
+    spare = [None]
+
+    def recover_and_rebuild():
+        resumed = recover_pipeline(ds, out_dir, wal_dir, spare[0])
+        spare[0] = None
+        if on_recovered:
+            on_recovered(resumed)
+        # The figures only: a kept Core would make every later fork slower.
+        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed), resumed.figures
+
+    def watch_run(sup):
+        if spare[0] is None and sup.recover is not None:
+            spare[0] = spare_core()
+        if watch:
+            watch(sup)
+
+    if wal_dir is not None and (pipeline.restarts if restarts is None else restarts):
+        _load_service_kernels(ds, dust, pipeline, tmp)
+    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync),
+                     recover_and_rebuild if wal_dir is not None else None,
+                     pipeline.restarts if restarts is None else restarts)
+    if watch:
+        sup.poll_s = 0.001
     try:
-        stats = sup.run()
+        stats = sup.run(on_ready, watch_run)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     run = stats.pop("pipeline")
     mt_s = (run["t_end"] - run["t_start"]) / 1e9
-    perf = {"orders": len(ds.commands), "wait": sup.wiring.strategy,
+    perf = {"orders": len(ds.commands), "wait": sup.wiring.strategy, "restarts": len(sup.restarts),
             "load_s": round(t_loaded - t_begin, 3), "mt_s": round(mt_s, 3),
             "mt_orders_per_sec": int(len(ds.commands) / mt_s) if mt_s > 0 else 0}
     if out_dir:
