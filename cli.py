@@ -30,6 +30,12 @@ def _add_pipeline(sub):
     _add_tool(psub, "mt", "mt", "multi-process pipeline (shared-memory rings)")
 
 
+def _add_drill(sub):
+    d = sub.add_parser("drill", help="crash-and-replay drills")
+    dsub = d.add_subparsers(dest="what", required=True)
+    _add_tool(dsub, "crash", "drill", "SIGKILL pipeline processes at random moments; nothing may be lost")
+
+
 def _add_run(sub):
     from xinfinity.tools import mt
     r = sub.add_parser("run", help="run the exchange with embedded defaults")
@@ -51,6 +57,7 @@ def main(argv=None) -> int:
     _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
+    _add_drill(sub)
     args = ap.parse_args(argv)
     from xinfinity.config import ConfigError
     from xinfinity.services.journal import JournalError
