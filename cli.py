@@ -54,6 +54,10 @@ def main(argv=None) -> int:
     r = sub.add_parser("recover", help="the state from the newest good snapshot and the WAL after it")
     replay.add_recover_arguments(r)
     r.set_defaults(func=replay.recover_main)
+    from xinfinity.tools import mt
+    s = sub.add_parser("snapshot", help="ask the MT pipeline running on a WAL for a snapshot now")
+    mt.add_snapshot_arguments(s)
+    s.set_defaults(func=mt.snapshot_main)
     _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)

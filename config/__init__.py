@@ -57,6 +57,8 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     forward_every: int = 1024       # UBSCore, ME: most commands run between two publications
     heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
     restarts: int = 3               # with a WAL: restarts through recovery after a crash before giving up
+    snapshot_every_commands: int = 0    # with a WAL: snapshot every N commands (0: not by count)
+    snapshot_every_s: float = 0.0       # with a WAL: snapshot every so many seconds (0: not by time)
     # CPU cores per process; a process not named here may run on any core.
     # Empty: UBSCore and the ME get a core each (when there are two or more).
     cores: dict[str, list[int]] = {}

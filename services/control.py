@@ -18,7 +18,11 @@ from ..ipc.ring import attach_segment
 
 PROCESSES = ("ingestion", "ubscore", "matching", "settlement")
 
-# int64 word index of each shared word; one 64-byte line each.
+# int64 word index of each shared word; one 64-byte line each (the snapshot
+# words, rarely written, share one).
+SNAP_REQ = 0         # supervisor: 1 = cut a snapshot at the next seq UBSCore reaches
+SNAP_AT = 2          # UBSCore: the seq being cut (it sequences nothing past it until done)
+SNAP_ME = 4          # ME: the last seq whose state it has cut
 ME_DONE = 16         # ME: its outputs (events, settles) of every seq <= this are published
 STOP = 24            # supervisor: 1 = finish what was sent and stop
 T_START = 32         # ingestion: perf_counter_ns of its first publish

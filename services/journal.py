@@ -6,6 +6,7 @@
     DIR/meta.json          dust policy, capacity, and how many leading commands
                            are the initial deposits (balances_init.csv) rather than rows
     DIR/snapshots/         snapshots of the core's state (services/snapshot.py)
+    DIR/supervisor.pid     while an MT pipeline runs on it: where `xinf snapshot` signals
 
 `Journal.append(cmds)` persists sequenced commands before they are acted on;
 `open_journal(dir)` gives back the dataset they came from, as far as the WAL
@@ -27,6 +28,7 @@ from .wal import WalWriter, open_wal
 
 WAL_FILE = "wal.log"
 SNAPSHOTS = "snapshots"
+SUPERVISOR_PID = "supervisor.pid"    # while an MT pipeline writes this WAL: its supervisor's pid
 META_FILE = "meta.json"
 _CONFIGS = ("assets_config.csv", "symbols_config.csv")
 

@@ -40,7 +40,7 @@ S_FLUSHED = 11       # 1 when nothing is waiting to be published
 S_SETTLED = 12       # UBSCore: every settle of every seq <= this is applied
 S_MARKED = 13        # last mark sent (UBSCore) or echoed (ME)
 S_VOUCHED = 14       # last seq vouched for on the control block
-S_VOUCHED2 = 15      # UBSCore: last settled seq vouched for
+S_STOP_AT = 15       # UBSCore: sequence nothing past this seq (0: no stop); a snapshot's cut
 S_STALL_SINCE = 16   # UBSCore: cycle count when the waiting command began to wait, 0: none
 S_STALLS = 17
 S_STALL_CYCLES = 18
@@ -132,7 +132,7 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
         if st[S_STALL_SINCE] != 0 and st[S_SETTLED] >= seq:
             st[S_STALL_CYCLES] += cycles() - st[S_STALL_SINCE]
             st[S_STALL_SINCE] = 0
-        if st[S_STALL_SINCE] == 0:
+        if st[S_STALL_SINCE] == 0 and (st[S_STOP_AT] == 0 or seq < st[S_STOP_AT]):
             if st[S_IN_HEAD] == st[S_IN_TAIL]:
                 st[S_IN_HEAD] = 0
                 st[S_IN_TAIL] = ring_consume(cmd_ctrl, cmd_slots, cmd_words, len(cmds))

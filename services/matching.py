@@ -16,12 +16,15 @@ from ..engine.core import best_of, open_order_rows
 from ..engine.emit import new_out
 from ..engine.stages import me_idle
 from . import loops as L
+from .control import SNAP_AT, SNAP_ME
 from .wiring import Wiring
 
 
 class Matching:
-    def __init__(self, wiring: Wiring, me, final_path):
+    def __init__(self, wiring: Wiring, me, final_path, snapshots=None):
+        """snapshots: a services/snapshot.PartWriter to cut snapshots with (None: never)."""
         self.wiring, self.me, self.final_path = wiring, me, final_path
+        self.snapshots, self.snapped = snapshots, 0
         cfg, rings = wiring.cfg, wiring.rings
         out = new_out()
         cmds = np.zeros(cfg.batch, R.CMD)
@@ -48,10 +51,23 @@ class Matching:
         work0 = st[L.S_WORK]
         status = L.me_loop(*self.args, self.max_polls, self.turns)
         L.post_wakes(st, self.wakers)
-        if (status == L.IDLE and st[L.S_FLUSHED] and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
-                and me_idle(self.me) and self.inp.closed and self.inp.available() == 0):
+        quiet = (status == L.IDLE and st[L.S_FLUSHED] and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
+                 and me_idle(self.me))
+        if quiet and self.snapshots is not None:
+            self._snapshot()
+        if quiet and self.inp.closed and self.inp.available() == 0:
             self._finish()
         return st[L.S_WORK] != work0
+
+    def _snapshot(self) -> None:
+        """UBSCore stopped at SNAP_AT: once everything up to it is run and out,
+        nothing later can come until we say so; cut here (a forked child writes)."""
+        c = self.wiring.control
+        at = c.get(SNAP_AT)
+        if at > self.snapped and self.st[L.S_VOUCHED] >= at:
+            self.snapshots.start(at, {f"me.{k}": v for k, v in self.me._asdict().items()})
+            self.snapped = at
+            c.put(SNAP_ME, at)
 
     def _finish(self) -> None:
         # The open orders with each one's ref in place of its lock (UBSCore
@@ -62,4 +78,6 @@ class Matching:
         for ring, waker in zip(self.outs, self.wakers):
             ring.close_producer()
             waker.post()
+        if self.snapshots is not None:
+            self.snapshots.wait()
         self.done = True

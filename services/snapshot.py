@@ -7,6 +7,13 @@ every file and the directory fsynced, then renamed into place and the parent
 fsynced: a crash leaves either the whole snapshot or none (a leftover
 temporary directory is removed at the next load). The newest two are kept;
 when the newest fails its checksums, loading says so and uses the one before.
+
+In the MT pipeline a snapshot is cut at one seq by two processes: UBSCore
+stops sequencing at the seq it has reached and, once every settle of it is
+applied and the ME has cut its book there, forks a child that writes its
+part (`PartWriter`; the fork is the cut, so both go on at once); the ME does
+the same when everything up to that seq is run and out. The supervisor's
+`Scheduler` asks for snapshots and seals each when both parts are written.
 """
 from __future__ import annotations
 
@@ -15,12 +22,14 @@ import json
 import os
 import pathlib
 import shutil
+import time
 from typing import NamedTuple
 
 import numpy as np
 
 _PREFIX = "snap-"
 _TMP = ".tmp-"
+_PART = ".part.json"
 KEEP = 2
 
 
@@ -46,20 +55,69 @@ def _sha256(path: pathlib.Path) -> str:
     return h.hexdigest()
 
 
-def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray]) -> pathlib.Path:
-    """Write the arrays as the snapshot at `seq`; returns its directory."""
+def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write one process's arrays into the snapshot at `seq` being assembled
+    (MT: UBSCore and the ME each write theirs, cut at the same seq), with a
+    part manifest of their checksums written last."""
     root = pathlib.Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f"{_TMP}{seq:020d}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    tmp.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, a in arrays.items():
         path = tmp / f"{name}.npy"
         np.save(path, a, allow_pickle=False)
         _fsync(path)
         files[name] = _sha256(path)
+    part_file = tmp / f"{part}{_PART}"
+    part_file.with_suffix(".tmp").write_text(json.dumps(files) + "\n")
+    os.rename(part_file.with_suffix(".tmp"), part_file)
+
+
+class PartWriter:
+    """Writes a process's part of a snapshot from a forked child: the fork is
+    the cut (the child's copy-on-write pages hold the state as it was), so the
+    process goes on at once while the child writes. One at a time."""
+
+    def __init__(self, root, part: str):
+        self.root, self.part = pathlib.Path(root), part
+        self.pid = 0
+
+    def start(self, seq: int, arrays: dict[str, np.ndarray]) -> None:
+        self.wait()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                write_part(self.root, seq, self.part, arrays)
+                code = 0
+            finally:
+                os._exit(code)
+        self.pid = pid
+
+    def busy(self) -> bool:
+        if self.pid and os.waitpid(self.pid, os.WNOHANG)[0]:
+            self.pid = 0
+        return self.pid != 0
+
+    def wait(self) -> None:
+        if self.pid:
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def seal(root, seq: int, parts: tuple[str, ...]) -> pathlib.Path | None:
+    """Once every part of the snapshot at `seq` is written: its manifest, fsync,
+    rename into place, keep the newest KEEP. Returns its directory, or None
+    while a part is missing."""
+    root = pathlib.Path(root)
+    tmp = root / f"{_TMP}{seq:020d}"
+    part_files = [tmp / f"{p}{_PART}" for p in parts]
+    if not all(f.exists() for f in part_files):
+        return None
+    files = {}
+    for f in part_files:
+        files.update(json.loads(f.read_text()))
+        f.unlink()
     manifest = tmp / "manifest.json"
     manifest.write_text(json.dumps({"seq": seq, "files": files}, indent=1) + "\n")
     _fsync(manifest)
@@ -72,6 +130,60 @@ def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray]) -> pathlib.Pat
     for old in sorted(root.glob(f"{_PREFIX}*"))[:-KEEP]:
         shutil.rmtree(old)
     return final
+
+
+class Scheduler:
+    """The supervisor's side of MT snapshots: asks UBSCore for one (SNAP_REQ)
+    every `every_commands` journaled commands, every `every_s` seconds, or on
+    demand (`request`, from `xinf snapshot`), and seals each once both
+    parts are written."""
+
+    PARTS = ("u", "me")
+
+    def __init__(self, root, every_commands: int = 0, every_s: float = 0.0):
+        self.root, self.every_commands, self.every_s = pathlib.Path(root), every_commands, every_s
+        self.sealed = 0             # seq of the last snapshot sealed
+        self.pending = 0            # seq being written
+        self.last_t = time.monotonic()
+        self.requested = False
+        self.last_journaled = 0
+
+    def request(self) -> None:
+        self.requested = True
+
+    def poll(self, control) -> None:
+        from .control import JOURNALED, SNAP_AT, SNAP_REQ
+        at = control.get(SNAP_AT)
+        if at > self.sealed:
+            self.pending = at
+        self.finish()
+        journaled = control.get(JOURNALED)
+        if self.pending or control.get(SNAP_REQ):
+            return
+        due = (self.requested or (self.every_commands and journaled - self.last_journaled >= self.every_commands)
+               or (self.every_s and time.monotonic() - self.last_t >= self.every_s))
+        if due and journaled > self.sealed:
+            control.put(SNAP_REQ, 1)
+            self.requested = False
+            self.last_journaled, self.last_t = journaled, time.monotonic()
+
+    def finish(self) -> None:
+        """Seal the pending snapshot if both parts are written."""
+        if self.pending and seal(self.root, self.pending, self.PARTS) is not None:
+            self.sealed, self.pending = self.pending, 0
+
+    def restarted(self) -> None:
+        """After a crash the pending snapshot is abandoned (recovery removed it)."""
+        self.pending = 0
+
+
+def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray]) -> pathlib.Path:
+    """Write the arrays as the snapshot at `seq`; returns its directory."""
+    tmp = pathlib.Path(root) / f"{_TMP}{seq:020d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_part(root, seq, "core", arrays)
+    return seal(root, seq, ("core",))
 
 
 def _check(snap: pathlib.Path) -> tuple[int, dict] | str:

@@ -9,7 +9,8 @@ earlier seq to settle (engine/stages.py), commands stop while settles keep
 flowing; the count and time of these stalls, and how many seqs were still
 unsettled when each began, are reported. Waiting for space on any ring never
 stops the draining of the settle ring, so the UBSCore <-> ME cycle cannot
-deadlock (DESIGN.md section 4).
+deadlock (DESIGN.md section 4). A snapshot request stops sequencing at the
+current seq until its cut is taken (services/snapshot.py).
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ from ..engine.emit import new_out
 from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles_per_ns
 from . import loops as L
+from .control import SNAP_AT, SNAP_ME, SNAP_REQ
 from .wiring import Wiring
 
 
 class UbsCore:
-    def __init__(self, wiring: Wiring, u, stats, settled: int = 0):
-        """settled: every seq up to this is in u already (a recovered state)."""
+    def __init__(self, wiring: Wiring, u, stats, settled: int = 0, snapshots=None):
+        """settled: every seq up to this is in u already (a recovered state).
+        snapshots: a services/snapshot.PartWriter to cut snapshots with (None: never)."""
         self.wiring, self.u, self.stats = wiring, u, stats
         cfg, rings = wiring.cfg, wiring.rings
         out_c = new_out(settle_cap=1)            # events of commands (for its checks only)
@@ -52,10 +55,13 @@ class UbsCore:
         self.turns = 1 << 16         # loop turns per step (between heartbeats)
         self.per_ns = cycles_per_ns()
         self.order_closed = False
+        self.snapshots, self.snap_at, self.snapped = snapshots, 0, settled
         self.done = False
         L.ubs_loop(*self.args, 1, 0)            # compile now, not mid-run
 
     def step(self) -> bool:
+        if self.snapshots is not None:
+            self._snapshot()
         st = self.st
         work0 = st[L.S_WORK]
         status = L.ubs_loop(*self.args, self.max_polls, self.turns)
@@ -69,11 +75,27 @@ class UbsCore:
             self._maybe_end(stalled)
         return st[L.S_WORK] != work0
 
+    def _snapshot(self) -> None:
+        """On request, stop sequencing at the current seq; once every settle of
+        it is applied and the ME has cut its state there too, write ours (from
+        a forked child) and go on."""
+        c, st = self.wiring.control, self.st
+        if not self.snap_at and c.get(SNAP_REQ):
+            c.put(SNAP_REQ, 0)
+            seq = int(self.u.ctr[U_SEQ])
+            if seq > self.snapped and not self.order_closed:
+                self.snap_at = st[L.S_STOP_AT] = seq
+                c.put(SNAP_AT, seq)
+        if self.snap_at and st[L.S_SETTLED] >= self.snap_at and c.get(SNAP_ME) == self.snap_at:
+            self.snapshots.start(self.snap_at, {f"u.{k}": v for k, v in self.u._asdict().items()})
+            self.snapped, self.snap_at = self.snap_at, 0
+            st[L.S_STOP_AT] = 0
+
     def _maybe_end(self, stalled: bool) -> None:
         """No more commands -> close the ME's input and the log; the ME closes
         the settle ring when it is done, and then so are we."""
         st = self.st
-        if (not self.order_closed and not stalled and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
+        if (not self.order_closed and not stalled and not self.snap_at and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
                 and self.in_cmd.closed and self.in_cmd.available() == 0):
             for ring, waker in zip(self.outs, self.wakers):
                 ring.close_producer()
@@ -84,4 +106,6 @@ class UbsCore:
             if self.st[L.S_SETTLED] != self.u.ctr[U_SEQ]:
                 raise RuntimeError(f"settles missing at the end: settled up to seq {self.st[L.S_SETTLED]}, "
                                    f"sequenced {self.u.ctr[U_SEQ]}")
+            if self.snapshots is not None:
+                self.snapshots.wait()
             self.done = True

@@ -29,6 +29,7 @@ import signal
 import tempfile
 import time
 
+import msgspec
 import numpy as np
 
 from xinfinity.engine import records as R
@@ -54,6 +55,8 @@ def add_arguments(p) -> None:
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
     p.add_argument("--fsync", choices=POLICIES, default="every_batch", help="WAL fsync policy")
     p.add_argument("--wal", default=None, help="WAL directory (default: a temporary one, removed after)")
+    p.add_argument("--snapshot-every", type=int, default=None,
+                   help="snapshot through the pipeline every N commands (default: the config's)")
     add_pipeline_arguments(p)
 
 
@@ -150,7 +153,7 @@ class Killer:
         lost, dup, bad = self.reference.compare(self.out_dir, resumed.journaled)
         kill = self.kills[-1]
         kill.update({"through": resumed.journaled, "lost": lost, "duplicated": dup, "bad": bad,
-                     "replayed": resumed.figures["replayed"], "torn": resumed.figures["torn_bytes"],
+                     "snapshot": resumed.figures["snapshot_seq"], "replayed": resumed.figures["replayed"], "torn": resumed.figures["torn_bytes"],
                      "replay_ms": resumed.figures["recovery_s"] * 1000, "check_s": time.perf_counter() - t0})
 
     def _report(self, sup) -> None:
@@ -161,7 +164,8 @@ class Killer:
             self.printed += 1
             verdict = "OK" if not (kill["lost"] or kill["duplicated"]) else f"FAILED in {', '.join(kill['bad'])}"
             print(f"kill {self.printed}/{len(self.points)}: {kill['target']} (pid {kill['pid']}) with the WAL at "
-                  f"seq {kill['at']}; recovered through seq {kill['through']} (replayed {kill['replayed']}, "
+                  f"seq {kill['at']}; recovered through seq {kill['through']} (snapshot {kill['snapshot']}, "
+                  f"replayed {kill['replayed']}, "
                   f"torn {kill['torn']} B) in {kill['recovery_ms']:.0f} ms (WAL and replay {kill['replay_ms']:.0f} ms); "
                   f"lost={kill['lost']} duplicated={kill['duplicated']} {verdict}", flush=True)
 
@@ -205,7 +209,7 @@ def drill(input_dir, out_dir, kills: int, seed: int, target: str = "any", dust: 
     done = killer.kills
     passed = sum(1 for k in done if not (k["lost"] or k["duplicated"]))
     ms = np.array([k["recovery_ms"] for k in done if "recovery_ms" in k])
-    return {"kills": kills, "passed": passed, "lost": lost, "duplicated": dup, "verdicts": verdicts,
+    return {"kills": kills, "passed": passed, "recoveries": done, "lost": lost, "duplicated": dup, "verdicts": verdicts,
             "recovery_p50_ms": float(np.percentile(ms, 50)) if len(ms) else 0.0,
             "recovery_p99_ms": float(np.percentile(ms, 99)) if len(ms) else 0.0,
             "recovery_max_ms": float(ms.max()) if len(ms) else 0.0}
@@ -214,8 +218,10 @@ def drill(input_dir, out_dir, kills: int, seed: int, target: str = "any", dust: 
 def main(args) -> int:
     if args.kills < 1:
         raise SystemExit("xinf drill crash: --kills must be at least 1")
-    r = drill(args.input, args.out, args.kills, args.seed, args.target, args.dust, pipeline_config(args),
-              args.fsync, args.wal)
+    cfg = pipeline_config(args)
+    if args.snapshot_every is not None:
+        cfg = msgspec.structs.replace(cfg, snapshot_every_commands=args.snapshot_every)
+    r = drill(args.input, args.out, args.kills, args.seed, args.target, args.dust, cfg, args.fsync, args.wal)
     bad = [(name, detail) for name, ok, detail in r["verdicts"] if not ok]
     for name, detail in bad:
         print(f"{name}: DIFFERENT: {detail}")

@@ -9,8 +9,11 @@ stalls (commands that waited for every earlier seq to settle) and their time.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
+import signal
+import sys
 import tempfile
 import time
 
@@ -27,7 +30,8 @@ from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
-from xinfinity.services.journal import Journal, JournalError, check_fresh
+from xinfinity.services.journal import SNAPSHOTS, SUPERVISOR_PID, Journal, JournalError, check_fresh
+from xinfinity.services.snapshot import PartWriter, Scheduler
 from xinfinity.services.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
@@ -90,15 +94,18 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         prefault_all(u)
         return u
 
+    def snapshots(part):
+        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part) if wal_dir is not None else None
+
     def ubscore(w, stats):
-        return UbsCore(w, ubs_state(), stats, start)
+        return UbsCore(w, ubs_state(), stats, start, snapshots("u"))
 
     def matching(w, stats):
         if resumed:
-            return Matching(w, resumed.core.me, me_final)
+            return Matching(w, resumed.core.me, me_final, snapshots("me"))
         me = build_me(ds.assets, ds.symbols, capacity)
         prefault_all(me)
-        return Matching(w, me, me_final)
+        return Matching(w, me, me_final, snapshots("me"))
 
     def settlement(w, stats):
         replica = ubs_state()
@@ -164,8 +171,11 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         return Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False)
 
     spare = [None]
+    scheduler = Scheduler(pathlib.Path(wal_dir) / SNAPSHOTS, pipeline.snapshot_every_commands,
+                          pipeline.snapshot_every_s) if wal_dir is not None else None
 
     def recover_and_rebuild():
+        scheduler.restarted()
         resumed = recover_pipeline(ds, out_dir, wal_dir, spare[0])
         spare[0] = None
         if on_recovered:
@@ -174,6 +184,8 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed), resumed.figures
 
     def watch_run(sup):
+        if scheduler:
+            scheduler.poll(sup.wiring.control)
         if spare[0] is None and sup.recover is not None:
             spare[0] = spare_core()
         if watch:
@@ -186,10 +198,20 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
                      pipeline.restarts if restarts is None else restarts)
     if watch:
         sup.poll_s = 0.001
+    pid_file = pathlib.Path(wal_dir) / SUPERVISOR_PID if wal_dir is not None else None
+    if pid_file:                            # `xinf snapshot --wal DIR` signals us
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n")
+        old_usr1 = signal.signal(signal.SIGUSR1, lambda *_: scheduler.request())
     try:
         stats = sup.run(on_ready, watch_run)
+        if scheduler:
+            scheduler.finish()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if pid_file:
+            signal.signal(signal.SIGUSR1, old_usr1)
+            pid_file.unlink(missing_ok=True)
     run = stats.pop("pipeline")
     mt_s = (run["t_end"] - run["t_start"]) / 1e9
     perf = {"orders": len(ds.commands), "wait": sup.wiring.strategy, "restarts": len(sup.restarts),
@@ -294,6 +316,39 @@ def main(args) -> int:
     for k, v in perf.items():
         print(f"{k}={v}")
     return 0
+
+
+def add_snapshot_arguments(p) -> None:
+    p.add_argument("--wal", required=True, help="the WAL directory of a running MT pipeline")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the snapshot")
+
+
+def snapshot_main(args) -> int:
+    """`xinf snapshot --wal DIR`: ask the MT pipeline running on that WAL for a
+    snapshot now, wait until it is sealed, print where it is."""
+    d = pathlib.Path(args.wal)
+    pid_file = d / SUPERVISOR_PID
+    if not pid_file.exists():
+        raise JournalError(f"{d}: no MT pipeline is running on this WAL ({SUPERVISOR_PID} is missing)")
+
+    def newest():
+        snaps = sorted((d / SNAPSHOTS).glob("snap-*"))
+        return snaps[-1] if snaps else None
+
+    before = newest()
+    try:
+        os.kill(int(pid_file.read_text()), signal.SIGUSR1)
+    except ProcessLookupError:
+        raise JournalError(f"{pid_file}: the supervisor it names is not running") from None
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        snap = newest()
+        if snap is not None and snap != before:
+            print(f"snapshot={snap} seq={int(snap.name[5:])}")
+            return 0
+        time.sleep(0.01)
+    print(f"xinf: no snapshot within {args.timeout:g} s (the run may have ended)", file=sys.stderr)
+    return 1
 
 
 def add_run_arguments(p) -> None:

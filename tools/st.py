@@ -52,8 +52,17 @@ class Sink:
         return cls(out_dir, after, after_trade)
 
     def through(self) -> int:
-        """The seq every event file is complete through (resumed sinks)."""
-        return min(self.events.after.values())
+        """The seq every file is complete through (resumed sinks): a snapshot
+        newer than this cannot restore them. The ledger is complete up to the
+        seq of the first trade it lacks."""
+        through = min(self.events.after.values())
+        name, dt = outputs.EVENT_FILES["trades"]
+        path = self.events.out_dir / name
+        trades = np.memmap(path, dt, "r") if path.stat().st_size else np.zeros(0, dt)
+        i = int(np.searchsorted(trades["trade_id"], self.ledger.after_trade, side="right"))
+        if i < len(trades):
+            through = min(through, int(trades["seq"][i]) - 1)
+        return through
 
     def __call__(self, ev: Events) -> None:
         t0 = time.perf_counter()
