@@ -152,3 +152,14 @@ def test_recover_prints_the_state_rebuilt_from_snapshot_and_wal(tmp_path):
     assert r.returncode == 0, r.stderr
     keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
     assert int(keys["snapshot_seq"]) > 0 and keys["next_seq"] == str(int(keys["wal_commands"]) + 1)
+
+
+def test_drill_crash_prints_a_line_per_kill_and_the_verdict(tmp_path):
+    r = _xinf("drill", "crash", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "out",
+              "--kills", 2, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert sum(line.startswith("kill ") and line.endswith(" OK") for line in lines) == 2
+    assert lines[-2] == "files=8 identical_to_st=8"
+    assert lines[-1].startswith("drills_passed=2/2 lost=0 duplicated=0 recovery_p50_ms=")
+    assert (tmp_path / "out" / "t2_orderbook.csv").exists()
