@@ -233,6 +233,7 @@ class Core:
         self.u = build_ubs(assets, symbols, dust, capacity)
         self.me = build_me(assets, symbols, capacity)
         self.out = new_out()
+        self.fresh = True               # nothing run or restored yet
         if prefault:
             prefault_all(self.u, self.me, self.out)
 
@@ -244,6 +245,7 @@ class Core:
         if cmds.dtype != R.CMD:
             raise TypeError(f"commands must have dtype records.CMD, not {cmds.dtype}")
         out = self.out
+        self.fresh = False
         i, n = 0, len(cmds)
         while True:
             i = st_kernel(self.u, self.me, out, cmds, i, n)
@@ -276,18 +278,24 @@ class Core:
         arrays.update({f"me.{k}": v for k, v in self.me._asdict().items()})
         return arrays
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Load a snapshot's arrays into this core, which must have the same
-        configuration and capacity; a mismatch raises ValueError naming it."""
+    def restore(self, changes: dict) -> None:
+        """Load a snapshot into this core, which must be freshly built with the
+        same configuration and capacity: `changes` maps each state array's
+        name to (shape, idx, rows), the rows that differ from the initial
+        state (services/snapshot.py). A mismatch raises ValueError naming it."""
+        if not self.fresh:
+            raise ValueError("a snapshot is restored into a freshly built core only")
         mine = self.state_arrays()
-        if set(arrays) != set(mine):
-            raise ValueError(f"snapshot arrays {sorted(set(arrays) ^ set(mine))} do not match this core's")
-        for k, a in arrays.items():
-            if a.shape != mine[k].shape or a.dtype != mine[k].dtype:
-                raise ValueError(f"snapshot {k} is {a.shape} {a.dtype}; this core has "
+        if set(changes) != set(mine):
+            raise ValueError(f"snapshot arrays {sorted(set(changes) ^ set(mine))} do not match this core's")
+        for k, (shape, idx, rows) in changes.items():
+            if tuple(shape) != mine[k].shape or rows.dtype != mine[k].dtype:
+                raise ValueError(f"snapshot {k} is {tuple(shape)} {rows.dtype}; this core has "
                                  f"{mine[k].shape} {mine[k].dtype} (another capacity?)")
-        for k, a in arrays.items():
-            mine[k][...] = a
+        for k, (shape, idx, rows) in changes.items():
+            a = mine[k].reshape(1) if mine[k].ndim == 0 else mine[k]
+            a[idx] = rows
+        self.fresh = False
 
     def counters(self) -> dict:
         return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}

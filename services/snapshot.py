@@ -1,8 +1,12 @@
 """Snapshots of the core's state: written atomically, checked when loaded.
 
 A snapshot is a directory `snap-<seq>` (seq zero-padded, so names sort by
-seq) holding one .npy file per state array and `manifest.json`: the seq it
-was cut at and each file's SHA-256. It is written under a temporary name,
+seq) holding, for each state array, the rows (along its first axis) that
+differ from the array's initial state, as two .npy files (`<name>.idx.npy`,
+`<name>.rows.npy`), and `manifest.json`: the seq it was cut at, each array's
+shape and each file's SHA-256. Most of the state (1M order slots, hash
+tables, price buckets) is unused most of the time: only what was touched is
+written, and restoring applies the rows to a freshly built core. It is written under a temporary name,
 every file and the directory fsynced, then renamed into place and the parent
 fsynced: a crash leaves either the whole snapshot or none (a leftover
 temporary directory is removed at the next load). The newest two are kept;
@@ -33,10 +37,31 @@ _PART = ".part.json"
 KEEP = 2
 
 
+class Changes(NamedTuple):
+    """An array as the rows that differ from its initial state."""
+    shape: tuple
+    idx: np.ndarray                     # int64 row numbers (first axis)
+    rows: np.ndarray                    # the array's rows there
+
+
 class Loaded(NamedTuple):
     seq: int                            # 0 when there is no usable snapshot
-    arrays: dict | None
+    arrays: dict | None                 # name -> Changes
     rejected: list[str]                 # snapshots skipped, each with why
+
+
+def changes(a: np.ndarray, initial: np.ndarray) -> Changes:
+    """The rows of `a` that differ from `initial` (same shape and dtype)."""
+    a2 = a.reshape(1) if a.ndim == 0 else a
+    n = len(a2)
+    if n == 0 or a2.nbytes == 0:
+        return Changes(a.shape, np.zeros(0, np.int64), a2[:0].copy())
+    row = a2.nbytes // n
+    unit = np.uint64 if row % 8 == 0 else np.uint32 if row % 4 == 0 else np.uint8
+    x = np.frombuffer(np.ascontiguousarray(a2), unit).reshape(n, -1)
+    y = np.frombuffer(np.ascontiguousarray(initial.reshape(a2.shape)), unit).reshape(n, -1)
+    idx = np.flatnonzero((x != y).any(axis=1)).astype(np.int64)
+    return Changes(a.shape, idx, a2[idx])
 
 
 def _fsync(path: pathlib.Path) -> None:
@@ -55,21 +80,24 @@ def _sha256(path: pathlib.Path) -> str:
     return h.hexdigest()
 
 
-def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write one process's arrays into the snapshot at `seq` being assembled
-    (MT: UBSCore and the ME each write theirs, cut at the same seq), with a
-    part manifest of their checksums written last."""
+def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray], initial: dict[str, np.ndarray]) -> None:
+    """Write one process's arrays (as their changes from `initial`) into the
+    snapshot at `seq` being assembled (MT: UBSCore and the ME each write
+    theirs, cut at the same seq), with a part manifest written last."""
     root = pathlib.Path(root)
     tmp = root / f"{_TMP}{seq:020d}"
     tmp.mkdir(parents=True, exist_ok=True)
-    files = {}
+    files, shapes = {}, {}
     for name, a in arrays.items():
-        path = tmp / f"{name}.npy"
-        np.save(path, a, allow_pickle=False)
-        _fsync(path)
-        files[name] = _sha256(path)
+        ch = changes(a, initial[name])
+        shapes[name] = list(ch.shape)
+        for kind, data in (("idx", ch.idx), ("rows", ch.rows)):
+            path = tmp / f"{name}.{kind}.npy"
+            np.save(path, data, allow_pickle=False)
+            _fsync(path)
+            files[path.name] = _sha256(path)
     part_file = tmp / f"{part}{_PART}"
-    part_file.with_suffix(".tmp").write_text(json.dumps(files) + "\n")
+    part_file.with_suffix(".tmp").write_text(json.dumps({"files": files, "shapes": shapes}) + "\n")
     os.rename(part_file.with_suffix(".tmp"), part_file)
 
 
@@ -78,8 +106,9 @@ class PartWriter:
     the cut (the child's copy-on-write pages hold the state as it was), so the
     process goes on at once while the child writes. One at a time."""
 
-    def __init__(self, root, part: str):
-        self.root, self.part = pathlib.Path(root), part
+    def __init__(self, root, part: str, initial):
+        """initial(): the part's arrays as freshly built (called in the child)."""
+        self.root, self.part, self.initial = pathlib.Path(root), part, initial
         self.pid = 0
 
     def start(self, seq: int, arrays: dict[str, np.ndarray]) -> None:
@@ -88,7 +117,7 @@ class PartWriter:
         if pid == 0:
             code = 1
             try:
-                write_part(self.root, seq, self.part, arrays)
+                write_part(self.root, seq, self.part, arrays, self.initial())
                 code = 0
             finally:
                 os._exit(code)
@@ -114,12 +143,14 @@ def seal(root, seq: int, parts: tuple[str, ...]) -> pathlib.Path | None:
     part_files = [tmp / f"{p}{_PART}" for p in parts]
     if not all(f.exists() for f in part_files):
         return None
-    files = {}
+    files, shapes = {}, {}
     for f in part_files:
-        files.update(json.loads(f.read_text()))
+        got = json.loads(f.read_text())
+        files.update(got["files"])
+        shapes.update(got["shapes"])
         f.unlink()
     manifest = tmp / "manifest.json"
-    manifest.write_text(json.dumps({"seq": seq, "files": files}, indent=1) + "\n")
+    manifest.write_text(json.dumps({"seq": seq, "shapes": shapes, "files": files}, indent=1) + "\n")
     _fsync(manifest)
     _fsync(tmp)
     final = root / f"{_PREFIX}{seq:020d}"
@@ -177,12 +208,13 @@ class Scheduler:
         self.pending = 0
 
 
-def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray]) -> pathlib.Path:
-    """Write the arrays as the snapshot at `seq`; returns its directory."""
+def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray], initial: dict[str, np.ndarray]) -> pathlib.Path:
+    """Write the arrays (as their changes from `initial`) as the snapshot at
+    `seq`; returns its directory."""
     tmp = pathlib.Path(root) / f"{_TMP}{seq:020d}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    write_part(root, seq, "core", arrays)
+    write_part(root, seq, "core", arrays, initial)
     return seal(root, seq, ("core",))
 
 
@@ -190,17 +222,22 @@ def _check(snap: pathlib.Path) -> tuple[int, dict] | str:
     """(seq, arrays) of a snapshot, or why it cannot be used."""
     try:
         manifest = json.loads((snap / "manifest.json").read_text())
-        seq, files = int(manifest["seq"]), manifest["files"]
+        seq, files, shapes = int(manifest["seq"]), manifest["files"], manifest["shapes"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return f"manifest unreadable ({e})"
-    arrays = {}
+    data = {}
     for name, digest in files.items():
-        path = snap / f"{name}.npy"
+        path = snap / name
         if not path.exists():
             return f"{path.name} is missing"
         if _sha256(path) != digest:
             return f"{path.name} fails its checksum"
-        arrays[name] = np.load(path, allow_pickle=False)
+        data[name] = np.load(path, allow_pickle=False)
+    arrays = {}
+    for name, shape in shapes.items():
+        if f"{name}.idx.npy" not in data or f"{name}.rows.npy" not in data:
+            return f"{name}: its files are not in the manifest"
+        arrays[name] = Changes(tuple(shape), data[f"{name}.idx.npy"], data[f"{name}.rows.npy"])
     return seq, arrays
 
 

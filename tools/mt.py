@@ -94,8 +94,16 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         prefault_all(u)
         return u
 
+    def initial_ubs():
+        return {f"u.{k}": v for k, v in build_ubs(ds.assets, ds.symbols, dust_code, capacity)._asdict().items()}
+
+    def initial_me():
+        return {f"me.{k}": v for k, v in build_me(ds.assets, ds.symbols, capacity)._asdict().items()}
+
     def snapshots(part):
-        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part) if wal_dir is not None else None
+        if wal_dir is None:
+            return None
+        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part, initial_ubs if part == "u" else initial_me)
 
     def ubscore(w, stats):
         return UbsCore(w, ubs_state(), stats, start, snapshots("u"))

@@ -151,6 +151,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
         from xinfinity.services.journal import SNAPSHOTS, Journal
         journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
     last_snapshot = [0]
+    initial = {}
     t_loaded = time.perf_counter()
 
     def run(cmds):
@@ -161,7 +162,9 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
         seq = core.counters()["next_seq"] - 1
         if journal is not None and snapshot_every and seq - last_snapshot[0] >= snapshot_every:
             from xinfinity.services.snapshot import write_snapshot
-            write_snapshot(journal.dir / SNAPSHOTS, seq, core.state_arrays())
+            if not initial:                 # what a snapshot is written as changes from
+                initial.update(Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False).state_arrays())
+            write_snapshot(journal.dir / SNAPSHOTS, seq, core.state_arrays(), initial)
             last_snapshot[0] = seq
 
     sink = Sink(out_dir)

@@ -29,6 +29,10 @@ def fresh(ds):
     return core
 
 
+def initial(ds, capacity=CAP):
+    return Core(ds.assets, ds.symbols, R.DUST_RELEASE, capacity).state_arrays()
+
+
 def same_state(a: Core, b: Core):
     assert np.array_equal(a.balances(), b.balances())
     assert np.array_equal(a.open_orders(), b.open_orders())
@@ -38,7 +42,7 @@ def same_state(a: Core, b: Core):
 def test_a_restored_core_carries_on_exactly_as_the_original(ds, tmp_path):
     a = fresh(ds)
     a.apply(ds.commands[:600].copy())
-    write_snapshot(tmp_path, 600, a.state_arrays())
+    write_snapshot(tmp_path, 600, a.state_arrays(), initial(ds))
     b = Core(ds.assets, ds.symbols, R.DUST_RELEASE, CAP)
     loaded = load_snapshot(tmp_path)
     assert loaded.seq == 600 and loaded.rejected == []
@@ -53,21 +57,21 @@ def test_a_restored_core_carries_on_exactly_as_the_original(ds, tmp_path):
 def test_a_corrupt_newest_snapshot_is_reported_and_the_previous_used(ds, tmp_path):
     core = fresh(ds)
     core.apply(ds.commands[:300].copy())
-    write_snapshot(tmp_path, 300, core.state_arrays())
+    write_snapshot(tmp_path, 300, core.state_arrays(), initial(ds))
     core.apply(ds.commands[300:700].copy())
-    newest = write_snapshot(tmp_path, 700, core.state_arrays())
-    victim = newest / "u.bal.npy"
+    newest = write_snapshot(tmp_path, 700, core.state_arrays(), initial(ds))
+    victim = newest / "u.bal.rows.npy"
     data = bytearray(victim.read_bytes())
     data[-7] ^= 0x40
     victim.write_bytes(bytes(data))
     loaded = load_snapshot(tmp_path)
     assert loaded.seq == 300
-    assert len(loaded.rejected) == 1 and "u.bal.npy fails its checksum" in loaded.rejected[0]
+    assert len(loaded.rejected) == 1 and "u.bal.rows.npy fails its checksum" in loaded.rejected[0]
 
 
 def test_an_interrupted_write_leaves_the_previous_snapshot_whole(ds, tmp_path):
     core = fresh(ds)
-    write_snapshot(tmp_path, 1, core.state_arrays())
+    write_snapshot(tmp_path, 1, core.state_arrays(), initial(ds))
     (tmp_path / ".tmp-00000000000000000099").mkdir()              # a crash mid-write
     (tmp_path / ".tmp-00000000000000000099" / "u.bal.npy").write_bytes(b"half")
     loaded = load_snapshot(tmp_path)
@@ -77,7 +81,7 @@ def test_an_interrupted_write_leaves_the_previous_snapshot_whole(ds, tmp_path):
 def test_only_the_newest_two_are_kept(ds, tmp_path):
     core = fresh(ds)
     for seq in (10, 20, 30):
-        write_snapshot(tmp_path, seq, core.state_arrays())
+        write_snapshot(tmp_path, seq, core.state_arrays(), initial(ds))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap-00000000000000000020", "snap-00000000000000000030"]
 
 
@@ -100,7 +104,27 @@ def test_recovery_from_snapshot_and_wal_tail_equals_the_run(ds, tmp_path):
 
 
 def test_restore_refuses_another_capacity(ds, tmp_path):
-    write_snapshot(tmp_path, 1, fresh(ds).state_arrays())
+    write_snapshot(tmp_path, 1, fresh(ds).state_arrays(), initial(ds))
     other = Core(ds.assets, ds.symbols, R.DUST_RELEASE, Capacity(max_users=2048, max_orders=4095, max_buckets=256))
     with pytest.raises(ValueError, match="another capacity"):
         other.restore(load_snapshot(tmp_path).arrays)
+
+
+def test_a_snapshot_holds_only_the_rows_the_run_touched(ds, tmp_path):
+    """At the default capacity the state is ~365 MB, nearly all of it unused
+    slots; the snapshot holds the changed rows, and restores exactly."""
+    core = Core(ds.assets, ds.symbols, R.DUST_RELEASE)
+    core.apply(ds.deposits.copy())
+    core.apply(ds.commands.copy())
+    snap = write_snapshot(tmp_path, 1494, core.state_arrays(), Core(ds.assets, ds.symbols, R.DUST_RELEASE).state_arrays())
+    state_bytes = sum(a.nbytes for a in core.state_arrays().values())
+    snap_bytes = sum(p.stat().st_size for p in snap.iterdir())
+    assert state_bytes > 300e6 and snap_bytes < state_bytes / 100
+    loaded = load_snapshot(tmp_path)
+    assert len(loaded.arrays["me.orders"].idx) <= len(ds.commands)
+    back = Core(ds.assets, ds.symbols, R.DUST_RELEASE)
+    back.restore(loaded.arrays)
+    for name, a in core.state_arrays().items():
+        assert a.tobytes() == back.state_arrays()[name].tobytes(), name
+    with pytest.raises(ValueError, match="freshly built core only"):
+        back.restore(loaded.arrays)
