@@ -72,6 +72,11 @@ def _fsync(path: pathlib.Path) -> None:
         os.close(fd)
 
 
+def _digest(body: dict) -> str:
+    """The manifest's own checksum (of its other keys)."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def _sha256(path: pathlib.Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -150,7 +155,8 @@ def seal(root, seq: int, parts: tuple[str, ...]) -> pathlib.Path | None:
         shapes.update(got["shapes"])
         f.unlink()
     manifest = tmp / "manifest.json"
-    manifest.write_text(json.dumps({"seq": seq, "shapes": shapes, "files": files}, indent=1) + "\n")
+    body = {"seq": seq, "shapes": shapes, "files": files}
+    manifest.write_text(json.dumps({**body, "check": _digest(body)}, indent=1) + "\n")
     _fsync(manifest)
     _fsync(tmp)
     final = root / f"{_PREFIX}{seq:020d}"
@@ -222,9 +228,12 @@ def _check(snap: pathlib.Path) -> tuple[int, dict] | str:
     """(seq, arrays) of a snapshot, or why it cannot be used."""
     try:
         manifest = json.loads((snap / "manifest.json").read_text())
+        check = manifest.pop("check")
         seq, files, shapes = int(manifest["seq"]), manifest["files"], manifest["shapes"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"manifest unreadable ({e})"
+    if _digest(manifest) != check or snap.name != f"{_PREFIX}{seq:020d}":
+        return "manifest fails its checksum"
     data = {}
     for name, digest in files.items():
         path = snap / name

@@ -128,3 +128,22 @@ def test_a_snapshot_holds_only_the_rows_the_run_touched(ds, tmp_path):
         assert a.tobytes() == back.state_arrays()[name].tobytes(), name
     with pytest.raises(ValueError, match="freshly built core only"):
         back.restore(loaded.arrays)
+
+
+def test_a_bit_flip_in_any_file_of_a_snapshot_is_detected(ds, tmp_path):
+    core = fresh(ds)
+    core.apply(ds.commands[:500].copy())
+    snap = write_snapshot(tmp_path, 500, core.state_arrays(), initial(ds))
+    rng = np.random.default_rng(0)
+    flips = [(path, int(rng.integers(path.stat().st_size * 8))) for path in sorted(snap.iterdir())]
+    manifest = snap / "manifest.json"
+    flips += [(manifest, int(b)) for b in rng.choice(manifest.stat().st_size * 8, 300, replace=False)]
+    for path, bit in flips:
+        original = path.read_bytes()
+        data = bytearray(original)
+        data[bit // 8] ^= 1 << (bit % 8)
+        path.write_bytes(bytes(data))
+        loaded = load_snapshot(tmp_path)
+        assert loaded.seq == 0 and loaded.arrays is None and len(loaded.rejected) == 1, (path.name, bit)
+        path.write_bytes(original)
+    assert load_snapshot(tmp_path).seq == 500
