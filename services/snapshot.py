@@ -26,6 +26,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import time
 from typing import NamedTuple
 
@@ -106,6 +107,14 @@ def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray], initial
     os.rename(part_file.with_suffix(".tmp"), part_file)
 
 
+def _die_with_parent() -> None:
+    """Linux: be killed when the process that forked us dies, so a crash
+    leaves no writer behind to race the recovery that removes its directory."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class PartWriter:
     """Writes a process's part of a snapshot from a forked child: the fork is
     the cut (the child's copy-on-write pages hold the state as it was), so the
@@ -122,6 +131,7 @@ class PartWriter:
         if pid == 0:
             code = 1
             try:
+                _die_with_parent()
                 write_part(self.root, seq, self.part, arrays, self.initial())
                 code = 0
             finally:

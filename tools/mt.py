@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 import msgspec
+import psutil
 
 from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
 from xinfinity.engine import records as R
@@ -209,7 +210,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     pid_file = pathlib.Path(wal_dir) / SUPERVISOR_PID if wal_dir is not None else None
     if pid_file:                            # `xinf snapshot --wal DIR` signals us
         pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(f"{os.getpid()}\n")
+        pid_file.write_text(f"{os.getpid()} {psutil.Process().create_time():.3f}\n")   # pid and start: pids are reused
         old_usr1 = signal.signal(signal.SIGUSR1, lambda *_: scheduler.request())
     try:
         stats = sup.run(on_ready, watch_run)
@@ -344,10 +345,15 @@ def snapshot_main(args) -> int:
         return snaps[-1] if snaps else None
 
     before = newest()
-    try:
-        os.kill(int(pid_file.read_text()), signal.SIGUSR1)
-    except ProcessLookupError:
-        raise JournalError(f"{pid_file}: the supervisor it names is not running") from None
+    pid, started = pid_file.read_text().split()
+    pid = int(pid)
+    try:                    # a stale file may name a pid reused by another program: do not signal that
+        ours = f"{psutil.Process(pid).create_time():.3f}" == started
+    except psutil.Error:
+        ours = False
+    if not ours:
+        raise JournalError(f"{pid_file}: the supervisor it names (pid {pid}) is not running")
+    os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         snap = newest()

@@ -4,6 +4,7 @@ from that snapshot equals one from the whole WAL."""
 import pathlib
 import subprocess
 import sys
+import time
 
 import numpy as np
 
@@ -23,7 +24,7 @@ def _run_with_snapshot_at_cut(tmp_path, ask):
     """Hold ingestion at CUT; once the WAL holds it, ask(sup) for a snapshot;
     release ingestion once a snapshot is sealed."""
     snaps = tmp_path / "wal" / "snapshots"
-    state = {"asked": False}
+    state = {"asked": 0.0}
 
     def on_ready(w):
         w.control.put(INGEST_LIMIT, CUT)
@@ -32,9 +33,9 @@ def _run_with_snapshot_at_cut(tmp_path, ask):
         c = sup.wiring.control
         if not state["asked"] and c.get(JOURNALED) >= CUT:
             ask(sup)
-            state["asked"] = True
-        if state["asked"] and list(snaps.glob("snap-*")):
-            c.put(INGEST_LIMIT, 0)
+            state["asked"] = time.monotonic()
+        if state["asked"] and (list(snaps.glob("snap-*")) or time.monotonic() - state["asked"] > 30):
+            c.put(INGEST_LIMIT, 0)          # (after 30 s without one: let the run end, the test fail)
 
     run_mt(DATA, tmp_path / "mt", pipeline=Pipeline(), wal_dir=tmp_path / "wal", watch=watch, on_ready=on_ready)
     return sorted(p.name for p in snaps.iterdir())
@@ -85,3 +86,47 @@ def test_xinf_snapshot_without_a_running_pipeline_says_so(tmp_path):
     r = subprocess.run([sys.executable, "-m", "xinfinity.cli", "snapshot", "--wal", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "no MT pipeline is running on this WAL" in r.stderr
+
+
+def test_xinf_snapshot_does_not_signal_a_process_that_is_not_ours(tmp_path):
+    """A supervisor.pid left by a crashed supervisor may name a pid reused by
+    another program: it is refused, and that program is not touched."""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        import psutil
+        (tmp_path / "supervisor.pid").write_text(f"{other.pid} 12345.000\n")      # started at another time
+        assert psutil.Process(other.pid).create_time() != 12345.0
+        r = subprocess.run([sys.executable, "-m", "xinfinity.cli", "snapshot", "--wal", str(tmp_path)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and f"(pid {other.pid}) is not running" in r.stderr
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_snapshot_writer_dies_with_the_process_that_forked_it(tmp_path):
+    import os
+    import signal
+    import time
+    code = f"""
+import time
+from xinfinity.services.snapshot import PartWriter
+w = PartWriter({str(tmp_path)!r}, "u", lambda: time.sleep(60) or {{}})
+w.start(1, {{}})
+print(w.pid, flush=True)
+time.sleep(60)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    writer = int(parent.stdout.readline())
+    os.kill(writer, 0)                                  # it is writing (here: sleeping)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(writer, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"writer {writer} outlived its parent")
