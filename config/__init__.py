@@ -56,6 +56,8 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loop_spins: int = 20000         # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
     forward_every: int = 1024       # UBSCore, ME: most commands run between two publications
     heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
+    fsync: str = "every_batch"      # with a WAL: every_batch | interval_ms | off (group commit, DURABILITY.md)
+    fsync_interval_ms: int = 5      # under interval_ms: most time between two syncs
     restarts: int = 3               # with a WAL: restarts through recovery after a crash before giving up
     snapshot_every_commands: int = 0    # with a WAL: snapshot every N commands (0: not by count)
     snapshot_every_s: float = 0.0       # with a WAL: snapshot every so many seconds (0: not by time)

@@ -53,7 +53,7 @@ def add_arguments(p) -> None:
     p.add_argument("--target", choices=sorted(TARGETS) + ["any"], default="any",
                    help="which process to kill (any: a seeded choice each time)")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
-    p.add_argument("--fsync", choices=POLICIES, default="every_batch", help="WAL fsync policy")
+    p.add_argument("--fsync", choices=POLICIES, default=None, help="WAL fsync policy (default: the config's)")
     p.add_argument("--wal", default=None, help="WAL directory (default: a temporary one, removed after)")
     p.add_argument("--snapshot-every", type=int, default=None,
                    help="snapshot through the pipeline every N commands (default: the config's)")
@@ -185,7 +185,7 @@ def plan(total: int, kills: int, seed: int, target: str, batch: int):
 
 
 def drill(input_dir, out_dir, kills: int, seed: int, target: str = "any", dust: str = "release",
-          pipeline=None, fsync: str = "every_batch", wal_dir=None) -> dict:
+          pipeline=None, fsync: str | None = None, wal_dir=None) -> dict:
     """Run the drill; returns its figures (the final line's and the verdicts)."""
     from xinfinity.config import Pipeline
     pipeline = pipeline or Pipeline()

@@ -76,7 +76,7 @@ def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None) -> Resumed:
 
 
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
-              fsync: str = "every_batch", resumed: Resumed | None = None) -> dict:
+              fsync: str = "every_batch", resumed: Resumed | None = None, fsync_interval_ms: int = 5) -> dict:
     """How each process builds its service (in the child, after the fork);
     after a crash, from the recovered state (each child has its own copy)."""
     cmds = np.concatenate([ds.deposits, ds.commands])
@@ -120,10 +120,11 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         replica = ubs_state()
         if resumed:
             sink = Sink.resume(out_dir, start) if out_dir else Sink(None)
-            journal = Journal.reopen(wal_dir, fsync)
+            journal = Journal.reopen(wal_dir, fsync, fsync_interval_ms)
         else:
             sink = Sink(out_dir)
-            journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync) if wal_dir is not None else None
+            journal = (Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, fsync_interval_ms)
+                       if wal_dir is not None else None)
         svc = Settlement(w, replica, sink, journal, start)
 
         def finish():
@@ -159,14 +160,16 @@ def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) 
 
 
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
-           ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str = "every_batch",
+           ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str | None = None,
            watch=None, on_ready=None, on_recovered=None, restarts: int | None = None) -> dict:
     """Run the MT pipeline; returns the perf figures (also written to perf.txt).
     out_dir None: run everything but write nothing (the benchmark). With a
     WAL, a crash is followed by a restart through recovery (at most
     `restarts`, default the config's); on_recovered(Resumed) runs after each
-    recovery, watch and on_ready go to the supervisor (the crash drill)."""
+    recovery, watch and on_ready go to the supervisor (the crash drill).
+    fsync: the WAL's policy (default: the config's)."""
     t_begin = time.perf_counter()
+    fsync = fsync or pipeline.fsync
     ds = ds if ds is not None else load_dataset(input_dir)
     t_loaded = time.perf_counter()
     out_dir = pathlib.Path(out_dir) if out_dir is not None else None
@@ -190,7 +193,8 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         if on_recovered:
             on_recovered(resumed)
         # The figures only: a kept Core would make every later fork slower.
-        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed), resumed.figures
+        return (_builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms),
+                resumed.figures)
 
     def watch_run(sup):
         if scheduler:
@@ -202,7 +206,8 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     if wal_dir is not None and (pipeline.restarts if restarts is None else restarts):
         _load_service_kernels(ds, dust, pipeline, tmp)
-    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync),
+    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, None,
+                                         pipeline.fsync_interval_ms),
                      recover_and_rebuild if wal_dir is not None else None,
                      pipeline.restarts if restarts is None else restarts)
     if watch:
@@ -296,7 +301,8 @@ def add_arguments(p) -> None:
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
     add_pipeline_arguments(p)
     p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
-    p.add_argument("--fsync", choices=POLICIES, default="every_batch", help="WAL fsync policy (with --wal)")
+    p.add_argument("--fsync", choices=POLICIES, default=None,
+                   help="WAL fsync policy (with --wal; default: the config's pipeline.fsync)")
 
 
 def pipeline_config(args) -> Pipeline:
@@ -309,7 +315,9 @@ def pipeline_config(args) -> Pipeline:
         raise ConfigError(f"{args.config}: pipeline.wait {cfg.wait!r} is not one of {STRATEGIES}")
     if cfg.ring_capacity < 2 or cfg.ring_capacity & (cfg.ring_capacity - 1):
         raise ConfigError(f"{args.config}: pipeline.ring_capacity {cfg.ring_capacity} is not a power of two")
-    for key in ("batch", "forward_every", "loop_spins", "spin_polls"):
+    if cfg.fsync not in POLICIES:
+        raise ConfigError(f"{args.config}: pipeline.fsync {cfg.fsync!r} is not one of {POLICIES}")
+    for key in ("batch", "forward_every", "loop_spins", "spin_polls", "fsync_interval_ms"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{args.config}: pipeline.{key} must be at least 1")
     unknown = set(cfg.cores) - set(PROCESSES)
@@ -320,7 +328,7 @@ def pipeline_config(args) -> Pipeline:
 
 def main(args) -> int:
     perf = run_mt(args.input, args.out, args.dust, pipeline_config(args),
-                  wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", "every_batch"))
+                  wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", None))
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

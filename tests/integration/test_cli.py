@@ -84,6 +84,8 @@ def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_
     for text, expect in (("pipeline:\n  wait: fast\n", "pipeline.wait 'fast'"),
                          ("pipeline:\n  ring_capacity: 1000\n", "pipeline.ring_capacity 1000 is not a power of two"),
                          ("pipeline:\n  cores: {gateway: [0]}\n", "pipeline.cores names ['gateway']"),
+                         ("pipeline:\n  fsync: sometimes\n", "pipeline.fsync 'sometimes' is not one of"),
+                         ("pipeline:\n  fsync_interval_ms: 0\n", "pipeline.fsync_interval_ms must be at least 1"),
                          ("pipeline:\n  ringcap: 8\n", "unknown field `ringcap`")):
         cfg.write_text(text)
         r = _xinf("pipeline", "mt", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "o",
