@@ -52,7 +52,6 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     wait: str = "auto"              # spin | yield | block | auto (by cores and processes)
     ring_capacity: int = 1 << 16    # records per ring (a power of two)
     batch: int = 8192               # records a process takes from a ring at once
-    spin_polls: int = 64            # settlement: empty polls before yielding or blocking
     loop_spins: int = 20000         # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
     forward_every: int = 1024       # UBSCore, ME: most commands run between two publications
     heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung

@@ -180,6 +180,21 @@ def build_me(assets: list[Asset], symbols: list[Symbol], capacity: Capacity):
     return new_me_state(symbol_table(assets, symbols, capacity), capacity.max_orders, capacity.max_buckets)
 
 
+def named_arrays(prefix: str, state) -> dict[str, np.ndarray]:
+    """A state's arrays by name, `<prefix>.<field>` (how snapshots name them)."""
+    return {f"{prefix}.{k}": v for k, v in state._asdict().items()}
+
+
+def flush_events(out, sink: Callable[[Events], None]) -> bool:
+    """Hand the events waiting in `out` to sink (views, valid during the
+    call) and empty it; True if there were any."""
+    if not (out.n[N_OEV] or out.n[N_TEV] or out.n[N_BEV]):
+        return False
+    sink(Events(out.oev[:out.n[N_OEV]], out.tev[:out.n[N_TEV]], out.bev[:out.n[N_BEV]]))
+    out.n[:] = 0
+    return True
+
+
 def prefault_all(*states) -> None:
     """Touch every page of every array now, so that no command pays a page fault later."""
     for state in states:
@@ -249,9 +264,7 @@ class Core:
         i, n = 0, len(cmds)
         while True:
             i = st_kernel(self.u, self.me, out, cmds, i, n)
-            if out.n[N_OEV] or out.n[N_TEV] or out.n[N_BEV]:
-                sink(Events(out.oev[:out.n[N_OEV]], out.tev[:out.n[N_TEV]], out.bev[:out.n[N_BEV]]))
-                out.n[:] = 0
+            flush_events(out, sink)
             if i == n and self.me.ctr[C_PENDING] < 0:
                 return
 
@@ -274,9 +287,7 @@ class Core:
         Only between runs: no taker may be paused mid-match."""
         if self.me.ctr[C_PENDING] >= 0:
             raise RuntimeError("a taker is paused mid-match; finish the run before a snapshot")
-        arrays = {f"u.{k}": v for k, v in self.u._asdict().items()}
-        arrays.update({f"me.{k}": v for k, v in self.me._asdict().items()})
-        return arrays
+        return {**named_arrays("u", self.u), **named_arrays("me", self.me)}
 
     def restore(self, changes: dict) -> None:
         """Load a snapshot into this core, which must be freshly built with the

@@ -51,22 +51,12 @@ def _timing_reject(out, n_oev, n_bev):
 
 @kernel(inline="always")
 def _append(dst, n_dst, cmd, seq, ref):
-    """dst[n_dst[0]] = cmd with its seq and ref (reserved bytes stay zero)."""
+    """dst[n_dst[0]] = cmd with its seq and ref."""
+    dst[n_dst[0]] = cmd
     f = dst[n_dst[0]]
     n_dst[0] += 1
     f.seq = seq
-    f.ts = cmd.ts
-    f.order_id = cmd.order_id
-    f.user_id = cmd.user_id
-    f.price = cmd.price
-    f.qty = cmd.qty
-    f.amount = cmd.amount
     f.ref = ref
-    f.symbol = cmd.symbol
-    f.kind = cmd.kind
-    f.side = cmd.side
-    f.order_type = cmd.order_type
-    f.tif = cmd.tif
 
 
 @kernel()

@@ -47,6 +47,11 @@ def _checksum(words, r):
     return h
 
 
+@kernel(inline="always")
+def _intact(words, i):
+    return words[i, _CHECK_WORD] == _checksum(words, i)
+
+
 @kernel()
 def wal_seal(recs, words, cmds, cmd_words, n):
     """Fill recs[:n] from the sequenced commands cmds[:n] (words: both as uint64 rows)."""
@@ -68,7 +73,7 @@ def wal_verify(recs, words, n, first_seq):
     for i in range(n):
         r = recs[i]
         if (r.length != RECORD_BYTES or r.type != WAL_COMMAND or r.version != WAL_VERSION
-                or words[i, _CHECK_WORD] != _checksum(words, i) or r.seq != first_seq + i
+                or not _intact(words, i) or r.seq != first_seq + i
                 or words[i, 3] != np.uint64(r.seq)):
             return i
     return n
@@ -77,7 +82,7 @@ def wal_verify(recs, words, n, first_seq):
 @kernel()
 def wal_intact(words, i):
     """Record i passes its checksum (whatever its place in the sequence)."""
-    return words[i, _CHECK_WORD] == _checksum(words, i)
+    return _intact(words, i)
 
 
 @kernel()
@@ -85,7 +90,7 @@ def wal_count_intact(words, start, n):
     """How many of records start..n-1 pass their checksum."""
     k = 0
     for i in range(start, n):
-        if words[i, _CHECK_WORD] == _checksum(words, i):
+        if _intact(words, i):
             k += 1
     return k
 

@@ -92,6 +92,13 @@ def _end_turn(st, work, pub0, polls, max_polls):
     return polls, BUDGET
 
 
+def close_outputs(rings, wakers) -> None:
+    """Tell each output's consumer that nothing more will come (and wake it)."""
+    for ring, waker in zip(rings, wakers):
+        ring.close_producer()
+        waker.post()
+
+
 def post_wakes(st, wakers) -> None:
     """Post the semaphores of the consumers the loop found asleep (numba cannot)."""
     mask = int(st[S_WAKE])

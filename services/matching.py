@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import records as R
-from ..engine.core import best_of, open_order_rows
+from ..engine.core import best_of, named_arrays, open_order_rows
 from ..engine.emit import new_out
 from ..engine.stages import me_idle
 from . import loops as L
@@ -65,7 +65,7 @@ class Matching:
         c = self.wiring.control
         at = c.get(SNAP_AT)
         if at > self.snapped and self.st[L.S_VOUCHED] >= at:
-            self.snapshots.start(at, {f"me.{k}": v for k, v in self.me._asdict().items()})
+            self.snapshots.start(at, named_arrays("me", self.me))
             self.snapped = at
             c.put(SNAP_ME, at)
 
@@ -75,9 +75,7 @@ class Matching:
         rows = open_order_rows(self.me, np.arange(len(self.me.ref_slot), dtype=np.int64))
         best = np.array([best_of(self.me, s) for s in range(len(self.me.syms))], np.int64)
         np.savez(self.final_path, open_orders=rows, best=best)
-        for ring, waker in zip(self.outs, self.wakers):
-            ring.close_producer()
-            waker.post()
+        L.close_outputs(self.outs, self.wakers)
         if self.snapshots is not None:
             self.snapshots.wait()
         self.done = True

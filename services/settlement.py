@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from ..engine import records as R
-from ..engine.emit import N_BEV, N_OEV, N_TEV, new_out
-from ..engine.events import Events
+from ..engine.core import flush_events
+from ..engine.emit import new_out
 from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
 from . import loops as L
 from .control import JOURNALED, ME_DONE, T_END
@@ -84,16 +84,13 @@ class Settlement:
 
     def _run(self, upto: int) -> bool:
         """Replay up to `upto`, flushing the output as it fills; True if any event came."""
-        out, got = self.out, False
+        got = False
         while True:
             code = replay(*self.args, upto, self.rs)
             if code == REPLAY_DIVERGED:
                 raise DivergenceError(f"the replica's decision on seq {self.rs[RS_DIVERGED]} differs "
                                       "from UBSCore's: MT is not ST")
-            if out.n[N_OEV] or out.n[N_TEV] or out.n[N_BEV]:
-                self.sink(Events(out.oev[:out.n[N_OEV]], out.tev[:out.n[N_TEV]], out.bev[:out.n[N_BEV]]))
-                out.n[:] = 0
-                got = True
+            got |= flush_events(self.out, self.sink)
             if code == REPLAY_DONE:
                 return got
 

@@ -32,6 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .wal import fsync_path
+
 _PREFIX = "snap-"
 _TMP = ".tmp-"
 _PART = ".part.json"
@@ -65,12 +67,19 @@ def changes(a: np.ndarray, initial: np.ndarray) -> Changes:
     return Changes(a.shape, idx, a2[idx])
 
 
-def _fsync(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _dir(root: pathlib.Path, prefix: str, seq: int) -> pathlib.Path:
+    """A snapshot's directory (prefix _PREFIX) or the one it is written in (_TMP)."""
+    return root / f"{prefix}{seq:020d}"
+
+
+def snapshots_in(root) -> list[pathlib.Path]:
+    """The sealed snapshots in root, oldest first."""
+    return sorted(pathlib.Path(root).glob(f"{_PREFIX}*"))
+
+
+def seq_of(snap: pathlib.Path) -> int:
+    """The seq a snapshot directory was cut at (from its name)."""
+    return int(snap.name[len(_PREFIX):])
 
 
 def _digest(body: dict) -> str:
@@ -91,7 +100,7 @@ def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray], initial
     snapshot at `seq` being assembled (MT: UBSCore and the ME each write
     theirs, cut at the same seq), with a part manifest written last."""
     root = pathlib.Path(root)
-    tmp = root / f"{_TMP}{seq:020d}"
+    tmp = _dir(root, _TMP, seq)
     tmp.mkdir(parents=True, exist_ok=True)
     files, shapes = {}, {}
     for name, a in arrays.items():
@@ -100,7 +109,7 @@ def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray], initial
         for kind, data in (("idx", ch.idx), ("rows", ch.rows)):
             path = tmp / f"{name}.{kind}.npy"
             np.save(path, data, allow_pickle=False)
-            _fsync(path)
+            fsync_path(path)
             files[path.name] = _sha256(path)
     part_file = tmp / f"{part}{_PART}"
     part_file.with_suffix(".tmp").write_text(json.dumps({"files": files, "shapes": shapes}) + "\n")
@@ -154,7 +163,7 @@ def seal(root, seq: int, parts: tuple[str, ...]) -> pathlib.Path | None:
     rename into place, keep the newest KEEP. Returns its directory, or None
     while a part is missing."""
     root = pathlib.Path(root)
-    tmp = root / f"{_TMP}{seq:020d}"
+    tmp = _dir(root, _TMP, seq)
     part_files = [tmp / f"{p}{_PART}" for p in parts]
     if not all(f.exists() for f in part_files):
         return None
@@ -167,14 +176,14 @@ def seal(root, seq: int, parts: tuple[str, ...]) -> pathlib.Path | None:
     manifest = tmp / "manifest.json"
     body = {"seq": seq, "shapes": shapes, "files": files}
     manifest.write_text(json.dumps({**body, "check": _digest(body)}, indent=1) + "\n")
-    _fsync(manifest)
-    _fsync(tmp)
-    final = root / f"{_PREFIX}{seq:020d}"
+    fsync_path(manifest)
+    fsync_path(tmp)
+    final = _dir(root, _PREFIX, seq)
     if final.exists():
         shutil.rmtree(final)
     os.rename(tmp, final)
-    _fsync(root)
-    for old in sorted(root.glob(f"{_PREFIX}*"))[:-KEEP]:
+    fsync_path(root)
+    for old in snapshots_in(root)[:-KEEP]:
         shutil.rmtree(old)
     return final
 
@@ -227,7 +236,7 @@ class Scheduler:
 def write_snapshot(root, seq: int, arrays: dict[str, np.ndarray], initial: dict[str, np.ndarray]) -> pathlib.Path:
     """Write the arrays (as their changes from `initial`) as the snapshot at
     `seq`; returns its directory."""
-    tmp = pathlib.Path(root) / f"{_TMP}{seq:020d}"
+    tmp = _dir(pathlib.Path(root), _TMP, seq)
     if tmp.exists():
         shutil.rmtree(tmp)
     write_part(root, seq, "core", arrays, initial)
@@ -242,7 +251,7 @@ def _check(snap: pathlib.Path) -> tuple[int, dict] | str:
         seq, files, shapes = int(manifest["seq"]), manifest["files"], manifest["shapes"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return f"manifest unreadable ({e})"
-    if _digest(manifest) != check or snap.name != f"{_PREFIX}{seq:020d}":
+    if _digest(manifest) != check or snap != _dir(snap.parent, _PREFIX, seq):
         return "manifest fails its checksum"
     data = {}
     for name, digest in files.items():
@@ -269,8 +278,8 @@ def load_snapshot(root, at_most: int | None = None) -> Loaded:
     for tmp in root.glob(f"{_TMP}*"):            # a write a crash interrupted
         shutil.rmtree(tmp)
     rejected = []
-    for snap in sorted(root.glob(f"{_PREFIX}*"), reverse=True):
-        if at_most is not None and int(snap.name[len(_PREFIX):]) > at_most:
+    for snap in reversed(snapshots_in(root)):
+        if at_most is not None and seq_of(snap) > at_most:
             continue
         got = _check(snap)
         if isinstance(got, str):

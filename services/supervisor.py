@@ -45,9 +45,7 @@ class PipelineError(RuntimeError):
 
 class Restart(NamedTuple):
     why: str            # the failure, as PipelineError said it
-    t_failed: float     # perf_counter when it was seen
-    t_running: float    # perf_counter when the restarted pipeline was given the go
-    recovered: object   # what the recover callback returned besides the builders
+    t_running: float    # perf_counter when the restarted pipeline was given the go (0: not yet)
 
 
 def default_cores(cfg: Pipeline) -> dict[str, list[int]]:
@@ -68,10 +66,10 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
         if cores:
             psutil.Process().cpu_affinity(cores)
         svc = build(wiring, stats)
-        # UBSCore's and the ME's compiled loops spin before they report idle;
-        # settlement works in batches and is not on the critical path.
-        spins = 1 if name in ("ubscore", "matching", "settlement") else wiring.cfg.spin_polls
-        waiter = wiring.waiter(name, spins) if name != "ingestion" else None
+        # Sleep at the first idle step: UBSCore's and the ME's compiled loops
+        # spin before they report idle; settlement works in batches and is
+        # not on the critical path. Ingestion only yields (services/ingestion.py).
+        waiter = wiring.waiter(name) if name != "ingestion" else None
         stats["state"] = READY
         while stats["state"] != RUNNING:
             time.sleep(0.001)
@@ -115,7 +113,7 @@ def _status(code: int | None) -> str:
 
 class Supervisor:
     def __init__(self, cfg: Pipeline, builders: dict[str, Builder],
-                 recover: Callable[[], tuple[dict[str, Builder], object]] | None = None, max_restarts: int = 0):
+                 recover: Callable[[], dict[str, Builder]] | None = None, max_restarts: int = 0):
         unknown = set(builders) - set(PROCESSES)
         if unknown:
             raise ValueError(f"unknown processes {sorted(unknown)}; the pipeline has {PROCESSES}")
@@ -139,11 +137,10 @@ class Supervisor:
             except PipelineError as e:
                 if self.recover is None or len(self.restarts) >= self.max_restarts:
                     raise
-                t_failed = time.perf_counter()
                 print(f"xinfinity: {e}; restarting through recovery "
                       f"({len(self.restarts) + 1} of at most {self.max_restarts})", file=sys.stderr, flush=True)
-                self.builders, recovered = self.recover()
-                self.restarts.append(Restart(str(e), t_failed, 0.0, recovered))
+                self.builders = self.recover()
+                self.restarts.append(Restart(str(e), 0.0))
 
     def _run_once(self, on_ready, watch) -> dict:
         shm.cleanup_stale()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine import records as R
+from ..engine.core import named_arrays
 from ..engine.emit import new_out
 from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles_per_ns
@@ -87,7 +88,7 @@ class UbsCore:
                 self.snap_at = st[L.S_STOP_AT] = seq
                 c.put(SNAP_AT, seq)
         if self.snap_at and st[L.S_SETTLED] >= self.snap_at and c.get(SNAP_ME) == self.snap_at:
-            self.snapshots.start(self.snap_at, {f"u.{k}": v for k, v in self.u._asdict().items()})
+            self.snapshots.start(self.snap_at, named_arrays("u", self.u))
             self.snapped, self.snap_at = self.snap_at, 0
             st[L.S_STOP_AT] = 0
 
@@ -97,9 +98,7 @@ class UbsCore:
         st = self.st
         if (not self.order_closed and not stalled and not self.snap_at and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
                 and self.in_cmd.closed and self.in_cmd.available() == 0):
-            for ring, waker in zip(self.outs, self.wakers):
-                ring.close_producer()
-                waker.post()
+            L.close_outputs(self.outs, self.wakers)
             self.order_closed = True
         elif (self.order_closed and st[L.S_IN2_HEAD] == st[L.S_IN2_TAIL]
                 and self.in_settle.closed and self.in_settle.available() == 0):

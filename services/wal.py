@@ -46,8 +46,9 @@ class Opened(NamedTuple):
     torn_bytes: int             # bytes cut off the tail (0: none)
 
 
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path.parent, os.O_RDONLY)
+def fsync_path(path: pathlib.Path) -> None:
+    """fsync a file or a directory (a directory: its entries, after a create or rename)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -60,7 +61,7 @@ def open_wal(path, first_seq: int = 1) -> Opened:
     path = pathlib.Path(path)
     if not path.exists():
         path.touch()
-        _fsync_dir(path)
+        fsync_path(path.parent)
         return Opened(np.zeros(0, R.CMD), 0)
     data = np.fromfile(path, np.uint8)
     n = len(data) // RECORD_BYTES
@@ -88,7 +89,7 @@ class WalWriter:
             raise ValueError(f"WAL fsync policy {policy!r} is not one of {POLICIES}")
         self.path, self.policy, self.interval_ns = pathlib.Path(path), policy, interval_ms * 1_000_000
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        _fsync_dir(self.path)
+        fsync_path(self.path.parent)
         self.buf = np.zeros(batch, WAL_RECORD)
         self.words = R.words(self.buf)
         self.last_sync = time.monotonic_ns()

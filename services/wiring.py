@@ -79,9 +79,11 @@ class Wiring:
         name = ring_name[len(self.instance) + 1:] if ring_name.startswith(self.instance + "-") else ring_name
         return wait.Waker(self.rings[name], self.strategy, self.sem_name(RINGS[name][2]))
 
-    def waiter(self, process: str, spin_polls: int) -> wait.Waiter:
+    def waiter(self, process: str) -> wait.Waiter:
+        """The process's side of its wait strategy; it sleeps at its first
+        idle step (the services spin in their own loops before they say idle)."""
         inputs = [self.rings[n] for n, (_, _, c) in RINGS.items() if c == process]
-        return wait.Waiter(inputs, self.strategy, spin_polls, sem_name=self.sem_name(process))
+        return wait.Waiter(inputs, self.strategy, spin_polls=1, sem_name=self.sem_name(process))
 
     def close(self) -> None:
         """Unmap (and, in the creator, unlink) every segment and semaphore."""

@@ -64,12 +64,8 @@ class Reference:
     """The clean ST run's files, to compare any prefix of a run's with."""
 
     def __init__(self, st_dir: pathlib.Path):
-        self.dir = st_dir
-        self.events = {name: np.fromfile(st_dir / name, dt) for name, dt in
-                       (v for v in outputs.EVENT_FILES.values())}
-        ledger = (st_dir / outputs.LEDGER_FILE).read_bytes()
-        self.ledger_header, _, body = ledger.partition(b"\n")
-        self.ledger = body.split(b"\n")[:-1]
+        self.events = {name: np.fromfile(st_dir / name, dt) for name, dt in outputs.EVENT_FILES.values()}
+        self.ledger = _ledger_rows(st_dir)
         self.ledger_trade = np.array([int(x.split(b",", 1)[0]) for x in self.ledger], np.int64)
         self.trades = self.events[outputs.EVENT_FILES["trades"][0]]
 
@@ -85,14 +81,18 @@ class Reference:
             if l or d:
                 bad.append(name)
             lost, dup = lost + l, dup + d
-        last_trade = self.trades["trade_id"][np.searchsorted(self.trades["seq"], through, side="right") - 1] \
-            if len(self.trades) and self.trades["seq"][0] <= through else 0
+        i = int(np.searchsorted(self.trades["seq"], through, side="right"))
+        last_trade = self.trades["trade_id"][i - 1] if i else 0
         k = int(np.searchsorted(self.ledger_trade, last_trade, side="right"))
-        body = (out_dir / outputs.LEDGER_FILE).read_bytes().partition(b"\n")[2]
-        l, d = _difference(self.ledger[:k], body.split(b"\n")[:-1])
+        l, d = _difference(self.ledger[:k], _ledger_rows(out_dir))
         if l or d:
             bad.append(outputs.LEDGER_FILE)
         return lost + l, dup + d, bad
+
+
+def _ledger_rows(out_dir: pathlib.Path) -> list[bytes]:
+    """The ledger's lines after its header."""
+    return (out_dir / outputs.LEDGER_FILE).read_bytes().partition(b"\n")[2].split(b"\n")[:-1]
 
 
 def _difference(want, got) -> tuple[int, int]:
@@ -114,24 +114,25 @@ class Killer:
     def __init__(self, points, lookahead, targets, total: int, reference: Reference, out_dir: pathlib.Path):
         self.points, self.lookahead, self.targets, self.total = points, lookahead, targets, total
         self.reference, self.out_dir = reference, out_dir
-        self.k = 0                  # kills done
         self.recoveries = 0
-        self.kills = []             # one dict per kill
+        self.kills = []             # one dict per kill done
         self.printed = 0
 
     def on_ready(self, wiring) -> None:
         """Before the go: where the next kill lands (past what is journaled
         already) and how far ingestion may run ahead of it."""
         limit = 0
-        if self.k < len(self.points):
+        k = len(self.kills)
+        if k < len(self.points):
             last = self.total - 1               # ingestion never ends before the last kill
-            self.point = min(max(int(self.points[self.k]), wiring.control.get(JOURNALED) + 1), last)
-            limit = min(self.point + int(self.lookahead[self.k]), last)
+            self.point = min(max(int(self.points[k]), wiring.control.get(JOURNALED) + 1), last)
+            limit = min(self.point + int(self.lookahead[k]), last)
         wiring.control.put(INGEST_LIMIT, limit)
 
     def __call__(self, sup) -> None:
         self._report(sup)
-        if self.k == len(self.points) or len(sup.restarts) != self.k:
+        k = len(self.kills)
+        if k == len(self.points) or len(sup.restarts) != k:
             return
         c = sup.wiring.control
         if any(c.proc(n)["state"] != RUNNING for n in PROCESSES):
@@ -139,11 +140,10 @@ class Killer:
         at = c.get(JOURNALED)
         if at < self.point:
             return
-        name = self.targets[self.k]
+        name = self.targets[k]
         pid = sup.procs[name].pid
         os.kill(pid, signal.SIGKILL)
         self.kills.append({"target": name, "pid": pid, "at": at, "t_kill": time.perf_counter()})
-        self.k += 1
 
     def on_recovered(self, resumed: Resumed) -> None:
         self.recoveries += 1

@@ -26,13 +26,13 @@ import psutil
 
 from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
 from xinfinity.engine import records as R
-from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, prefault_all
+from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named_arrays, prefault_all
 from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.services.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
 from xinfinity.services.journal import SNAPSHOTS, SUPERVISOR_PID, Journal, JournalError, check_fresh
-from xinfinity.services.snapshot import PartWriter, Scheduler
+from xinfinity.services.snapshot import PartWriter, Scheduler, seq_of, snapshots_in
 from xinfinity.services.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
@@ -95,16 +95,13 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         prefault_all(u)
         return u
 
-    def initial_ubs():
-        return {f"u.{k}": v for k, v in build_ubs(ds.assets, ds.symbols, dust_code, capacity)._asdict().items()}
-
-    def initial_me():
-        return {f"me.{k}": v for k, v in build_me(ds.assets, ds.symbols, capacity)._asdict().items()}
-
     def snapshots(part):
+        """Snapshot parts are written as changes from a freshly built state."""
         if wal_dir is None:
             return None
-        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part, initial_ubs if part == "u" else initial_me)
+        initial = ((lambda: named_arrays("u", build_ubs(ds.assets, ds.symbols, dust_code, capacity))) if part == "u"
+                   else (lambda: named_arrays("me", build_me(ds.assets, ds.symbols, capacity))))
+        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part, initial)
 
     def ubscore(w, stats):
         return UbsCore(w, ubs_state(), stats, start, snapshots("u"))
@@ -179,6 +176,11 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         wal_dir = check_fresh(wal_dir)          # before any process starts
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-mt-"))
 
+    restarts = pipeline.restarts if restarts is None else restarts
+
+    def builders(resumed: Resumed | None = None) -> dict:
+        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms)
+
     def spare_core() -> Core:       # allocated while the pipeline runs, not after a crash
         return Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False)
 
@@ -192,9 +194,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         spare[0] = None
         if on_recovered:
             on_recovered(resumed)
-        # The figures only: a kept Core would make every later fork slower.
-        return (_builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms),
-                resumed.figures)
+        return builders(resumed)
 
     def watch_run(sup):
         if scheduler:
@@ -204,12 +204,9 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         if watch:
             watch(sup)
 
-    if wal_dir is not None and (pipeline.restarts if restarts is None else restarts):
+    if wal_dir is not None and restarts:
         _load_service_kernels(ds, dust, pipeline, tmp)
-    sup = Supervisor(pipeline, _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, None,
-                                         pipeline.fsync_interval_ms),
-                     recover_and_rebuild if wal_dir is not None else None,
-                     pipeline.restarts if restarts is None else restarts)
+    sup = Supervisor(pipeline, builders(), recover_and_rebuild if wal_dir is not None else None, restarts)
     if watch:
         sup.poll_s = 0.001
     pid_file = pathlib.Path(wal_dir) / SUPERVISOR_PID if wal_dir is not None else None
@@ -317,7 +314,7 @@ def pipeline_config(args) -> Pipeline:
         raise ConfigError(f"{args.config}: pipeline.ring_capacity {cfg.ring_capacity} is not a power of two")
     if cfg.fsync not in POLICIES:
         raise ConfigError(f"{args.config}: pipeline.fsync {cfg.fsync!r} is not one of {POLICIES}")
-    for key in ("batch", "forward_every", "loop_spins", "spin_polls", "fsync_interval_ms"):
+    for key in ("batch", "forward_every", "loop_spins", "fsync_interval_ms"):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"{args.config}: pipeline.{key} must be at least 1")
     unknown = set(cfg.cores) - set(PROCESSES)
@@ -349,7 +346,7 @@ def snapshot_main(args) -> int:
         raise JournalError(f"{d}: no MT pipeline is running on this WAL ({SUPERVISOR_PID} is missing)")
 
     def newest():
-        snaps = sorted((d / SNAPSHOTS).glob("snap-*"))
+        snaps = snapshots_in(d / SNAPSHOTS)
         return snaps[-1] if snaps else None
 
     before = newest()
@@ -366,7 +363,7 @@ def snapshot_main(args) -> int:
     while time.monotonic() < deadline:
         snap = newest()
         if snap is not None and snap != before:
-            print(f"snapshot={snap} seq={int(snap.name[5:])}")
+            print(f"snapshot={snap} seq={seq_of(snap)}")
             return 0
         time.sleep(0.01)
     print(f"xinf: no snapshot within {args.timeout:g} s (the run may have ended)", file=sys.stderr)

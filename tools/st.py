@@ -22,6 +22,7 @@ from xinfinity.config import Capacity
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.engine.events import Events
+from xinfinity.services.wal import POLICIES
 
 from . import outputs
 from .dataset import load_dataset
@@ -207,7 +208,7 @@ def add_arguments(p) -> None:
     p.add_argument("--check-invariants", action="store_true",
                    help="debug: assert conservation, locks and an uncrossed book after every batch")
     p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
-    p.add_argument("--fsync", choices=("every_batch", "interval_ms", "off"), default="every_batch",
+    p.add_argument("--fsync", choices=POLICIES, default="every_batch",
                    help="WAL fsync policy (with --wal)")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="with --wal: snapshot the state every N commands (0: never)")

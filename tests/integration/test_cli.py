@@ -8,6 +8,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 XINF = [sys.executable, "-m", "xinfinity.cli"]
 
 
+def _figures(stdout: str) -> dict[str, str]:
+    """The key=value lines a command prints (its figures)."""
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line and " " not in line)
+
+
 def _xinf(*args, cwd=None):
     return subprocess.run(XINF + [str(a) for a in args], capture_output=True, text=True,
                           cwd=cwd, timeout=600)
@@ -67,7 +72,7 @@ def test_parity_prints_a_verdict_per_file_and_fails_on_a_difference(tmp_path):
 def test_bench_pipeline_prints_st_mt_and_their_ratio():
     r = _xinf("bench", "pipeline", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--repeat", "1")
     assert r.returncode == 0, r.stdout + r.stderr
-    keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line and " " not in line)
+    keys = _figures(r.stdout)
     assert int(keys["st_orders_per_sec"]) > 0 and int(keys["mt_orders_per_sec"]) > 0
     assert float(keys["mt_over_st"]) > 0
 
@@ -141,7 +146,7 @@ def test_replay_of_a_corrupt_wal_stops_naming_file_and_offset(tmp_path):
 def test_bench_wal_prints_both_policies_and_their_ratio():
     r = _xinf("bench", "wal", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--repeat", "1")
     assert r.returncode == 0, r.stdout + r.stderr
-    keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line and " " not in line)
+    keys = _figures(r.stdout)
     assert int(keys["mt_every_batch_orders_per_sec"]) > 0 and int(keys["mt_off_orders_per_sec"]) > 0
     assert float(keys["every_batch_over_off"]) > 0
 
@@ -152,7 +157,7 @@ def test_recover_prints_the_state_rebuilt_from_snapshot_and_wal(tmp_path):
     assert r.returncode == 0, r.stderr
     r = _xinf("recover", "--wal", tmp_path / "wal")
     assert r.returncode == 0, r.stderr
-    keys = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    keys = _figures(r.stdout)
     assert int(keys["snapshot_seq"]) > 0 and keys["next_seq"] == str(int(keys["wal_commands"]) + 1)
 
 
