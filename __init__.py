@@ -16,7 +16,7 @@ _ROOT = pathlib.Path(__file__).resolve().parent
 
 def _numba_cache_dir() -> str:
     h = hashlib.sha256()
-    for pkg in ("engine", "ipc", "tools", "services"):
+    for pkg in ("engine", "ipc", "edge", "storage", "runtime", "services", "app", "tools"):
         for f in sorted((_ROOT / pkg).glob("*.py")):
             h.update(f.name.encode())
             h.update(f.read_bytes())

@@ -6,9 +6,9 @@ import sys
 
 
 def _add_tool(sub, name, module, help):
-    """A subcommand whose module defines add_arguments(parser) and main(args)."""
+    """A subcommand whose module (`app.X` or `tools.X`) defines add_arguments(parser) and main(args)."""
     import importlib
-    mod = importlib.import_module(f"xinfinity.tools.{module}")
+    mod = importlib.import_module(f"xinfinity.{module}")
     p = sub.add_parser(name, help=help)
     mod.add_arguments(p)
     p.set_defaults(func=mod.main)
@@ -17,27 +17,27 @@ def _add_tool(sub, name, module, help):
 def _add_bench(sub):
     b = sub.add_parser("bench", help="benchmarks (figures measured in one run)")
     bsub = b.add_subparsers(dest="what", required=True)
-    _add_tool(bsub, "engine", "bench_engine", "numba core vs the reference implementation")
-    _add_tool(bsub, "ring", "bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
-    _add_tool(bsub, "pipeline", "bench_pipeline", "ST vs MT pipeline on the same commands")
-    _add_tool(bsub, "wal", "bench_wal", "MT with the WAL synced every batch vs not synced")
+    _add_tool(bsub, "engine", "tools.bench_engine", "numba core vs the reference implementation")
+    _add_tool(bsub, "ring", "tools.bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
+    _add_tool(bsub, "pipeline", "tools.bench_pipeline", "ST vs MT pipeline on the same commands")
+    _add_tool(bsub, "wal", "tools.bench_wal", "MT with the WAL synced every batch vs not synced")
 
 
 def _add_pipeline(sub):
     p = sub.add_parser("pipeline", help="run a dataset through the core")
     psub = p.add_subparsers(dest="mode", required=True)
-    _add_tool(psub, "st", "st", "single-process pipeline")
-    _add_tool(psub, "mt", "mt", "multi-process pipeline (shared-memory rings)")
+    _add_tool(psub, "st", "app.st", "single-process pipeline")
+    _add_tool(psub, "mt", "app.mt", "multi-process pipeline (shared-memory rings)")
 
 
 def _add_drill(sub):
     d = sub.add_parser("drill", help="crash-and-replay drills")
     dsub = d.add_subparsers(dest="what", required=True)
-    _add_tool(dsub, "crash", "drill", "SIGKILL pipeline processes at random moments; nothing may be lost")
+    _add_tool(dsub, "crash", "tools.drill", "SIGKILL pipeline processes at random moments; nothing may be lost")
 
 
 def _add_run(sub):
-    from xinfinity.tools import mt
+    from xinfinity.app import mt
     r = sub.add_parser("run", help="run the exchange with embedded defaults")
     mt.add_run_arguments(r)
     r.set_defaults(func=mt.run)
@@ -48,26 +48,26 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     _add_run(sub)
     _add_pipeline(sub)
-    _add_tool(sub, "gen-fixture", "gen_fixture", "generate a deterministic dataset")
-    _add_tool(sub, "replay", "replay", "rebuild the state and output files from a WAL directory")
-    from xinfinity.tools import replay
+    _add_tool(sub, "gen-fixture", "tools.gen_fixture", "generate a deterministic dataset")
+    _add_tool(sub, "replay", "app.replay", "rebuild the state and output files from a WAL directory")
+    from xinfinity.app import replay
     r = sub.add_parser("recover", help="the state from the newest good snapshot and the WAL after it")
     replay.add_recover_arguments(r)
     r.set_defaults(func=replay.recover_main)
-    from xinfinity.tools import mt
+    from xinfinity.app import mt
     s = sub.add_parser("snapshot", help="ask the MT pipeline running on a WAL for a snapshot now")
     mt.add_snapshot_arguments(s)
     s.set_defaults(func=mt.snapshot_main)
-    _add_tool(sub, "parity", "parity", "run ST and MT on a dataset and compare every output file")
-    _add_tool(sub, "fixtures", "recipes", "check or regenerate the large generated datasets")
+    _add_tool(sub, "parity", "tools.parity", "run ST and MT on a dataset and compare every output file")
+    _add_tool(sub, "fixtures", "tools.recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     _add_drill(sub)
     args = ap.parse_args(argv)
     from xinfinity.config import ConfigError
-    from xinfinity.services.journal import JournalError
-    from xinfinity.services.supervisor import PipelineError
-    from xinfinity.services.wal import WalError
-    from xinfinity.tools.dataset import DatasetError
+    from xinfinity.storage.wal_dir import JournalError
+    from xinfinity.runtime.supervisor import PipelineError
+    from xinfinity.storage.wal import WalError
+    from xinfinity.edge.dataset import DatasetError
     try:
         return int(args.func(args) or 0)
     except DatasetError as e:

@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from ..ipc.ring import ring_publish
-from .control import INGEST_LIMIT, STOP, T_START
-from .wiring import Wiring
+from ..runtime.control import INGEST_LIMIT, STOP, T_START
+from ..runtime.wiring import Wiring
 
 
 class Ingestion:

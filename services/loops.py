@@ -21,7 +21,7 @@ from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles, store_release
 from ..ipc.ring import ring_consume, ring_publish, ring_take_all
 from ..ipc.wait import _should_wake
-from .control import ME_DONE
+from ..runtime.control import ME_DONE
 
 IDLE, WAKE, BUDGET = 0, 1, 2
 _STALL_NEAR = 512    # commands after a stall during which UBSCore forwards in small chunks

@@ -16,8 +16,8 @@ from ..engine.core import best_of, named_arrays, open_order_rows
 from ..engine.emit import new_out
 from ..engine.stages import me_idle
 from . import loops as L
-from .control import SNAP_AT, SNAP_ME
-from .wiring import Wiring
+from ..runtime.control import SNAP_AT, SNAP_ME
+from ..runtime.wiring import Wiring
 
 
 class Matching:

@@ -23,10 +23,10 @@ import numpy as np
 from ..engine import records as R
 from ..engine.core import flush_events
 from ..engine.emit import new_out
-from ..engine.settlement import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
+from ..engine.replica import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
 from . import loops as L
-from .control import JOURNALED, ME_DONE, T_END
-from .wiring import Wiring
+from ..runtime.control import JOURNALED, ME_DONE, T_END
+from ..runtime.wiring import Wiring
 
 _ALL = np.iinfo(np.int64).max
 _STREAMS = ("log", "m_set", "m_oev", "m_tev")     # in engine/settlement.P_* order

@@ -22,8 +22,8 @@ from ..engine.emit import new_out
 from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles_per_ns
 from . import loops as L
-from .control import SNAP_AT, SNAP_ME, SNAP_REQ
-from .wiring import Wiring
+from ..runtime.control import SNAP_AT, SNAP_ME, SNAP_REQ
+from ..runtime.wiring import Wiring
 
 
 class UbsCore:

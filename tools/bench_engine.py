@@ -19,7 +19,7 @@ from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.engine.reference import Reference
 
-from .dataset import load_dataset
+from xinfinity.edge.dataset import load_dataset
 
 
 

@@ -15,9 +15,9 @@ import time
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 
-from .dataset import load_dataset
-from .mt import add_pipeline_arguments, pipeline_config, run_mt
-from .st import Sink
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
+from xinfinity.app.st import Sink
 
 
 def st_seconds(ds, dust: str, batch: int = 65536) -> float:

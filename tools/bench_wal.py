@@ -13,8 +13,8 @@ import tempfile
 
 from xinfinity.engine import records as R
 
-from .dataset import load_dataset
-from .mt import add_pipeline_arguments, pipeline_config, run_mt
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
 
 
 def add_arguments(p) -> None:

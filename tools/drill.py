@@ -33,14 +33,14 @@ import msgspec
 import numpy as np
 
 from xinfinity.engine import records as R
-from xinfinity.services.control import INGEST_LIMIT, JOURNALED, PROCESSES, RUNNING
-from xinfinity.services.wal import POLICIES
+from xinfinity.runtime.control import INGEST_LIMIT, JOURNALED, PROCESSES, RUNNING
+from xinfinity.storage.wal import POLICIES
 
-from . import outputs
-from .dataset import load_dataset
-from .mt import Resumed, add_pipeline_arguments, pipeline_config, run_mt
+from xinfinity.edge import outputs
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.app.mt import Resumed, add_pipeline_arguments, pipeline_config, run_mt
 from .parity import compare_dirs
-from .st import run_st
+from xinfinity.app.st import run_st
 
 TARGETS = {"ubscore": "ubscore", "me": "matching", "settlement": "settlement", "ingestion": "ingestion"}
 

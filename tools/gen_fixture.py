@@ -49,7 +49,7 @@ import time
 import numpy as np
 from numba import njit
 
-from .outputs import put_int as _put_int  # the one numba integer formatter
+from xinfinity.edge.csv_format import put_int as _put_int  # the one numba integer formatter
 
 MAX_SYMBOLS = 4
 USDT_ID, USDT_DECIMALS = 2, 2

@@ -14,9 +14,9 @@ import numpy as np
 
 from xinfinity.engine import records as R
 
-from .mt import add_pipeline_arguments, pipeline_config, run_mt
-from .outputs import _first_diff_line, _show
-from .st import run_st
+from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
+from .compare import _first_diff_line, _show
+from xinfinity.app.st import run_st
 
 EVENT_FILES = {"events_order.bin": R.ORDER_EVENT, "events_trade.bin": R.TRADE_EVENT,
                "events_balance.bin": R.BALANCE_EVENT}

@@ -202,9 +202,9 @@ def compare(expected: dict[str, str], actual: dict[str, str], label: str) -> boo
 def _run_st():
     """The ST pipeline's run_st, or a RecipeError saying it is not available."""
     try:
-        from xinfinity.tools.st import run_st
+        from xinfinity.app.st import run_st
     except Exception as e:   # not written yet, or broken: say so plainly
-        raise RecipeError("the ST pipeline (xinfinity.tools.st.run_st) is not available: "
+        raise RecipeError("the ST pipeline (xinfinity.app.st.run_st) is not available: "
                           f"{type(e).__name__}: {e}") from None
     return run_st
 

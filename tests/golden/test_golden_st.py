@@ -14,9 +14,9 @@ import pytest
 from tests.invariants import Flows, check_invariants
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
-from xinfinity.tools.dataset import load_dataset
-from xinfinity.tools.outputs import compare_outputs
-from xinfinity.tools.st import run_st
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.tools.compare import compare_outputs
+from xinfinity.app.st import run_st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATASETS = ["zxi-cancel-1294", "zxi-100k"]

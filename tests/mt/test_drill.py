@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from xinfinity.config import Pipeline
-from xinfinity.services.control import INGEST_LIMIT, PROCESSES, RUNNING
-from xinfinity.services.supervisor import PipelineError
+from xinfinity.runtime.control import INGEST_LIMIT, PROCESSES, RUNNING
+from xinfinity.runtime.supervisor import PipelineError
 from xinfinity.tools import drill as D
-from xinfinity.tools import outputs as O
-from xinfinity.tools.mt import run_mt
+from xinfinity.edge import outputs as O
+from xinfinity.app.mt import run_mt
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ROOT / "fixtures" / "zxi-cancel-1294"

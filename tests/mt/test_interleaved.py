@@ -5,11 +5,11 @@ none may deadlock (run_interleaved raises when no service can move)."""
 import pytest
 
 from xinfinity.config import Pipeline
-from xinfinity.tools.dataset import load_dataset
+from xinfinity.edge.dataset import load_dataset
 from xinfinity.tools.gen_fixture import GenParams, generate
-from xinfinity.tools.mt import run_interleaved
+from xinfinity.app.mt import run_interleaved
 from xinfinity.tools.parity import compare_dirs
-from xinfinity.tools.st import run_st
+from xinfinity.app.st import run_st
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 
 from xinfinity.config import Pipeline
 from xinfinity.tools.gen_fixture import GenParams, generate
-from xinfinity.tools.mt import run_mt
+from xinfinity.app.mt import run_mt
 from xinfinity.tools.parity import compare_dirs
-from xinfinity.tools.st import run_st
+from xinfinity.app.st import run_st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures"
@@ -74,7 +74,7 @@ def test_perf_file_has_per_process_figures(tmp_path):
 def test_mt_with_the_wal_replays_to_the_same_files(low_balance, fsync, tmp_path):
     """Settlement journals the sequenced commands before anything of theirs
     leaves it; replaying that WAL alone rebuilds exactly ST's files."""
-    from xinfinity.tools.replay import replay
+    from xinfinity.app.replay import replay
     run_st(low_balance, tmp_path / "st")
     run_mt(low_balance, tmp_path / "mt", wal_dir=tmp_path / "wal", fsync=fsync)
     perf = replay(tmp_path / "wal", tmp_path / "replay")

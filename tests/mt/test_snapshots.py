@@ -9,11 +9,11 @@ import time
 import numpy as np
 
 from xinfinity.config import Pipeline
-from xinfinity.services.control import INGEST_LIMIT, JOURNALED, SNAP_REQ
-from xinfinity.tools.mt import run_mt
+from xinfinity.runtime.control import INGEST_LIMIT, JOURNALED, SNAP_REQ
+from xinfinity.app.mt import run_mt
 from xinfinity.tools.parity import compare_dirs
-from xinfinity.tools.replay import recover
-from xinfinity.tools.st import run_st
+from xinfinity.storage.recovery import recover
+from xinfinity.app.st import run_st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = ROOT / "fixtures" / "zxi-100k"
@@ -111,7 +111,7 @@ def test_a_snapshot_writer_dies_with_the_process_that_forked_it(tmp_path):
     import time
     code = f"""
 import time
-from xinfinity.services.snapshot import PartWriter
+from xinfinity.storage.snapshot import PartWriter
 w = PartWriter({str(tmp_path)!r}, "u", lambda: time.sleep(60) or {{}})
 w.start(1, {{}})
 print(w.pid, flush=True)

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from xinfinity.config import Capacity, Pipeline
-from xinfinity.services.supervisor import PipelineError, Supervisor
-from xinfinity.tools.dataset import load_dataset
-from xinfinity.tools.mt import _builders
+from xinfinity.runtime.supervisor import PipelineError, Supervisor
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.app.mt import _builders
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""tools/dataset.py: dataset directories into CMD records, exactly, or a file:line: reason."""
+"""edge/dataset.py: dataset directories into CMD records, exactly, or a file:line: reason."""
 import csv
 import pathlib
 import shutil
@@ -9,8 +9,8 @@ from hypothesis import example, given, settings, strategies as st
 
 from xinfinity.engine import records as R
 from xinfinity.engine.money import parse_decimal
-from xinfinity.tools import dataset as D
-from xinfinity.tools.dataset import DatasetError, load_dataset
+from xinfinity.edge import dataset as D
+from xinfinity.edge.dataset import DatasetError, load_dataset
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures"
 GOLDEN_100K = FIXTURES / "zxi-100k"

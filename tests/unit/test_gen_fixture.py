@@ -10,7 +10,7 @@ import pytest
 from xinfinity.engine import records as R
 from xinfinity.tools import gen_fixture as G
 from xinfinity.tools import recipes as RC
-from xinfinity.tools.dataset import load_dataset
+from xinfinity.edge.dataset import load_dataset
 
 FILES = ("orders.csv", "balances_init.csv", "assets_config.csv", "symbols_config.csv")
 MIX = G.GenParams(orders=6000, cancel_ratio=0.2, users=50, seed=11, ioc_ratio=0.1,
@@ -134,7 +134,7 @@ def test_high_balances_cover_everything_and_low_ones_do_not(tmp_path):
 
 
 def test_the_engine_rejects_none_on_high_and_many_on_low(tmp_path):
-    st = pytest.importorskip("xinfinity.tools.st")
+    st = pytest.importorskip("xinfinity.app.st")
     rejected = {}
     for balance in ("high", "low"):
         d = gen(tmp_path, balance, **{**dataclasses.asdict(MIX), "orders": 20000, "balance": balance})
@@ -203,7 +203,7 @@ def fixtures_cli(tmp_path, *argv) -> int:
 
 
 def test_fixtures_record_check_and_refusal_on_a_tiny_recipe(tmp_path, capsys):
-    pytest.importorskip("xinfinity.tools.st")
+    pytest.importorskip("xinfinity.app.st")
     tiny = RC.Recipe("tiny", "a tiny set", G.GenParams(orders=2000, cancel_ratio=0.25, users=20,
                                                        seed=7, balance="low"))
     RC.save_recipes({"tiny": tiny}, tmp_path / "recipes.toml")
@@ -230,7 +230,7 @@ def test_fixtures_record_check_and_refusal_on_a_tiny_recipe(tmp_path, capsys):
 
 def test_fixtures_check_fails_clearly_without_the_st_pipeline(tmp_path, monkeypatch, capsys):
     def missing():
-        raise RC.RecipeError("the ST pipeline (xinfinity.tools.st.run_st) is not available: test")
+        raise RC.RecipeError("the ST pipeline (xinfinity.app.st.run_st) is not available: test")
     monkeypatch.setattr(RC, "_run_st", missing)
     tiny = RC.Recipe("tiny", "", G.GenParams(orders=100), outputs={"summary.txt": "0" * 64})
     RC.save_recipes({"tiny": tiny}, tmp_path / "recipes.toml")

@@ -1,4 +1,4 @@
-"""Output writers (tools/outputs.py): exact bytes against plain-Python formatting,
+"""Output writers (edge/outputs.py): exact bytes against plain-Python formatting,
 event files, and the golden comparison rules."""
 import io
 import shutil
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from xinfinity.engine import records as R
-from xinfinity.tools import outputs as O
+from xinfinity.edge import outputs as O
+from xinfinity.tools.compare import compare_outputs
 
 BASELINE = Path(__file__).resolve().parents[2] / "baseline" / "zxi-100k"
 I64_MIN = -(2 ** 63)
@@ -275,7 +276,7 @@ def _bump_digit(line: bytes, field: int) -> bytes:
 
 
 def _verdicts(ours, dust):
-    v = O.compare_outputs(ours, BASELINE, dust)
+    v = compare_outputs(ours, BASELINE, dust)
     assert [n for n, _, _ in v] == list(O.GOLDEN_FILES)
     return {n: (ok, msg) for n, ok, msg in v}
 
@@ -379,7 +380,7 @@ def test_compare_missing_and_bad_dust(tmp_path):
     v = _verdicts(ours, "release")
     assert not v[O.ORDERBOOK_FILE][0] and "missing" in v[O.ORDERBOOK_FILE][1]
     with pytest.raises(ValueError):
-        O.compare_outputs(ours, BASELINE, "sometimes")
+        compare_outputs(ours, BASELINE, "sometimes")
 
 
 def test_ledger_self_trade_shows_the_slot_after_the_whole_trade(tmp_path):

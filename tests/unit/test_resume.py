@@ -1,4 +1,4 @@
-"""Resuming output files after a crash (tools/outputs.py cut_*, tools/st.py
+"""Resuming output files after a crash (edge/outputs.py cut_*, edge/sink.py
 Sink.resume): a file cut anywhere is brought back to a complete prefix, and
 a recovery that replays the WAL writes exactly what the files lack."""
 import dataclasses
@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from xinfinity.engine import records as R
-from xinfinity.tools import outputs as O
-from xinfinity.tools.dataset import load_dataset
-from xinfinity.tools.mt import recover_pipeline
+from xinfinity.edge import outputs as O
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.app.mt import recover_pipeline
 from xinfinity.tools.parity import compare_dirs
-from xinfinity.tools.replay import recover
-from xinfinity.tools.st import Sink, run_st, write_finals
-from xinfinity.services.journal import JournalError
+from xinfinity.storage.recovery import recover
+from xinfinity.app.st import run_st
+from xinfinity.edge.sink import Sink, write_finals
+from xinfinity.storage.wal_dir import JournalError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ROOT / "fixtures" / "zxi-cancel-1294"

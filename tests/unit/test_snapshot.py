@@ -9,10 +9,10 @@ import pytest
 from xinfinity.config import Capacity
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
-from xinfinity.services.snapshot import load_snapshot, write_snapshot
-from xinfinity.tools.dataset import load_dataset
-from xinfinity.tools.replay import recover
-from xinfinity.tools.st import run_st
+from xinfinity.storage.snapshot import load_snapshot, write_snapshot
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.storage.recovery import recover
+from xinfinity.app.st import run_st
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CAP = Capacity(max_users=1024, max_orders=4095, max_buckets=256)

@@ -7,7 +7,7 @@ from tests.unit.test_scenarios import ASSETS, BTC_USDT, SMALL, USDT, symbols
 from xinfinity.engine import records as R
 from xinfinity.engine.core import build_ubs
 from xinfinity.engine.emit import N_BEV, N_OEV, new_out
-from xinfinity.engine.settlement import (RS_DIVERGED, REPLAY_DIVERGED, REPLAY_DONE, replay)
+from xinfinity.engine.replica import (RS_DIVERGED, REPLAY_DIVERGED, REPLAY_DONE, replay)
 from xinfinity.engine.stages import SEQ_BARRIER, SEQ_DONE, ubs_sequence
 from xinfinity.engine.ubscore import U_SEQ
 

@@ -12,8 +12,8 @@ import pytest
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.engine.wal import RECORD_BYTES
-from xinfinity.services.wal import WalCorrupt, WalWriter, open_wal
-from xinfinity.tools.dataset import load_dataset
+from xinfinity.storage.wal import WalCorrupt, WalWriter, open_wal
+from xinfinity.edge.dataset import load_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -119,7 +119,7 @@ def test_bad_policy_is_refused(tmp_path):
 _DISK_FULL = r"""
 import resource, signal, sys, numpy as np
 from xinfinity.engine.wal import wal_seal
-from xinfinity.services.wal import WalError, WalWriter
+from xinfinity.storage.wal import WalError, WalWriter
 cmds = np.load(sys.argv[2])
 w = WalWriter(sys.argv[1], "every_batch")
 wal_seal(w.buf, w.words, cmds, cmds.view(np.uint64).reshape(len(cmds), -1), 0)   # load the kernel first

@@ -29,21 +29,22 @@ from xinfinity.engine import records as R
 from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named_arrays, prefault_all
 from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
-from xinfinity.services.control import PROC_STATS, PROCESSES
+from xinfinity.runtime.control import PROC_STATS, PROCESSES
 from xinfinity.services.ingestion import Ingestion
-from xinfinity.services.journal import SNAPSHOTS, SUPERVISOR_PID, Journal, JournalError, check_fresh
-from xinfinity.services.snapshot import PartWriter, Scheduler, seq_of, snapshots_in
-from xinfinity.services.wal import POLICIES
+from xinfinity.storage.wal_dir import SNAPSHOTS, SUPERVISOR_PID, Journal, JournalError, check_fresh
+from xinfinity.storage.snapshot import PartWriter, Scheduler, seq_of, snapshots_in
+from xinfinity.storage.wal import POLICIES
 from xinfinity.services.matching import Matching
 from xinfinity.services.settlement import Settlement
-from xinfinity.services.supervisor import Supervisor
+from xinfinity.runtime.supervisor import Supervisor
 from xinfinity.services.ubscore import UbsCore
-from xinfinity.services.wiring import Wiring
+from xinfinity.runtime.wiring import Wiring
 
-from . import outputs
-from .dataset import load_dataset
-from .replay import recover
-from .st import ROOT, Sink, write_finals
+from xinfinity.edge import outputs
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.storage.recovery import recover
+from xinfinity.edge.sink import Sink, write_finals
+from xinfinity.app.st import ROOT
 
 
 class Resumed(NamedTuple):

@@ -1,12 +1,12 @@
 """`xinf pipeline st`: a dataset through the single-process core, outputs to files.
 
-Reads the dataset (tools/dataset.py), deposits the initial balances, runs every
+Reads the dataset (edge/dataset.py), deposits the initial balances, runs every
 command through `engine.core.Core` in batches, and writes into --out:
 
 - the golden-format files: t2_ledger.csv, t2_balances_final.csv,
   t2_orderbook.csv, summary.txt (see docs/ENGINE.md "Outputs");
 - our event files: events_order.bin, events_trade.bin, events_balance.bin and
-  events_format.txt describing them (tools/outputs.py);
+  events_format.txt describing them (edge/outputs.py);
 - perf.txt: orders, trades, load_s, core_s (time inside the core, event
   writing and snapshots excluded; WAL appends included), core_orders_per_sec,
   write_s, total_s, and snapshot_s with --snapshot-every.
@@ -21,107 +21,12 @@ import numpy as np
 from xinfinity.config import Capacity
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
-from xinfinity.engine.events import Events
-from xinfinity.services.wal import POLICIES
-
-from . import outputs
-from .dataset import load_dataset
+from xinfinity.edge import outputs
+from xinfinity.edge.dataset import load_dataset
+from xinfinity.edge.sink import Sink, write_finals
+from xinfinity.storage.wal import POLICIES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-class Sink:
-    """Receives each flushed chunk of events: writes them (unless out_dir is
-    None: the benchmarks) and counts what the summary needs, timing itself so
-    the core's own time can be told apart."""
-
-    def __init__(self, out_dir: pathlib.Path | None, after: dict | None = None, after_trade: int | None = None):
-        self.ledger = outputs.LedgerWriter(out_dir / outputs.LEDGER_FILE, after_trade) if out_dir else None
-        self.events = outputs.EventWriter(out_dir, after) if out_dir else None
-        self.resumed = after is not None
-        self.accepted = self.rejected = self.trades = 0
-        self.seconds = 0.0
-
-    @classmethod
-    def resume(cls, out_dir: pathlib.Path, through: int | None = None) -> "Sink":
-        """Carry on files a crash interrupted (tools/outputs.py cut_events):
-        with `through`, they are complete through that seq; without, each is cut
-        back to what is surely complete, and the sink skips what a recovery
-        re-emits up to there. The summary's counts are then taken from the files."""
-        after = {stream: outputs.cut_events(out_dir / name, dt, through)
-                 for stream, (name, dt) in outputs.EVENT_FILES.items()}
-        after_trade = outputs.cut_ledger(out_dir / outputs.LEDGER_FILE, drop_last=through is None)
-        return cls(out_dir, after, after_trade)
-
-    def through(self) -> int:
-        """The seq every file is complete through (resumed sinks): a snapshot
-        newer than this cannot restore them. The ledger is complete up to the
-        seq of the first trade it lacks."""
-        through = min(self.events.after.values())
-        name, dt = outputs.EVENT_FILES["trades"]
-        path = self.events.out_dir / name
-        trades = np.memmap(path, dt, "r") if path.stat().st_size else np.zeros(0, dt)
-        i = int(np.searchsorted(trades["trade_id"], self.ledger.after_trade, side="right"))
-        if i < len(trades):
-            through = min(through, int(trades["seq"][i]) - 1)
-        return through
-
-    def __call__(self, ev: Events) -> None:
-        t0 = time.perf_counter()
-        o = ev.orders
-        places = o["kind"] == R.CMD_PLACE
-        self.accepted += int(np.count_nonzero(places & (o["status"] == R.ST_ACCEPTED)))
-        self.rejected += int(np.count_nonzero(places & (o["status"] == R.ST_REJECTED)))
-        self.trades += len(ev.trades)
-        if self.ledger:
-            self.ledger.write(ev.balances)
-            self.events.write(ev)
-        self.seconds += time.perf_counter() - t0
-
-    def close(self) -> None:
-        if self.ledger:
-            self.ledger.close()
-            self.events.close()
-            if self.resumed:            # what came before the crash counts too
-                path = self.events.out_dir / outputs.EVENT_FILES["orders"][0]
-                orders = np.fromfile(path, R.ORDER_EVENT)
-                places = orders["kind"] == R.CMD_PLACE
-                self.accepted = int(np.count_nonzero(places & (orders["status"] == R.ST_ACCEPTED)))
-                self.rejected = int(np.count_nonzero(places & (orders["status"] == R.ST_REJECTED)))
-                self.trades = self.events.counts["trades"]
-
-
-def summary(best, ds, sink: Sink) -> dict:
-    """summary.txt's items; best(symbol id) -> (bid, ask, bid levels, ask levels)."""
-    kinds = ds.commands["kind"]
-    first = ds.symbols[0]
-    bid, ask, n_bid, n_ask = best(first.id)
-    items = {"symbol": first.name, "rows": ds.rows,
-             "places": int(np.count_nonzero(kinds == R.CMD_PLACE)),
-             "cancels": int(np.count_nonzero(kinds == R.CMD_CANCEL)),
-             "accepted": sink.accepted, "rejected": sink.rejected, "trades": sink.trades,
-             "best_bid": bid, "best_ask": ask, "bid_levels": n_bid, "ask_levels": n_ask}
-    # Beyond the golden keys: other command kinds and other symbols, when present.
-    for kind in (R.CMD_REDUCE, R.CMD_MOVE, R.CMD_DEPOSIT, R.CMD_WITHDRAW):
-        n = int(np.count_nonzero(kinds == kind))
-        if n:
-            items[R.CMD_NAMES[kind] + "s"] = n
-    traded = set(np.unique(ds.commands["symbol"][kinds == R.CMD_PLACE]).tolist())
-    for s in ds.symbols[1:]:
-        if s.id not in traded:
-            continue
-        bid, ask, n_bid, n_ask = best(s.id)
-        items.update({f"{s.name}.best_bid": bid, f"{s.name}.best_ask": ask,
-                      f"{s.name}.bid_levels": n_bid, f"{s.name}.ask_levels": n_ask})
-    return items
-
-
-def write_finals(out_dir, sink: Sink, balances, open_orders, best, ds) -> None:
-    """Close the event files and write the final-state files (both pipelines)."""
-    sink.close()
-    outputs.write_balances(out_dir / "t2_balances_final.csv", balances)
-    outputs.write_orderbook(out_dir / "t2_orderbook.csv", open_orders)
-    outputs.write_summary(out_dir / "summary.txt", summary(best, ds, sink))
 
 
 def _sequenced(core: Core, cmds: np.ndarray) -> np.ndarray:
@@ -150,7 +55,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity)
     journal = None
     if wal_dir is not None:
-        from xinfinity.services.journal import SNAPSHOTS, Journal
+        from xinfinity.storage.wal_dir import SNAPSHOTS, Journal
         journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
     last_snapshot = [0]
     snapshot_s = [0.0]
@@ -164,7 +69,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
         core.run(cmds, sink)
         seq = core.counters()["next_seq"] - 1
         if journal is not None and snapshot_every and seq - last_snapshot[0] >= snapshot_every:
-            from xinfinity.services.snapshot import write_snapshot
+            from xinfinity.storage.snapshot import write_snapshot
             t_snap = time.perf_counter()
             if not initial:                 # what a snapshot is written as changes from
                 initial.update(Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False).state_arrays())

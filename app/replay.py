@@ -14,11 +14,12 @@ import time
 
 import numpy as np
 
-from xinfinity.services.journal import open_journal
+from xinfinity.storage.wal_dir import open_journal
 
-from . import outputs
-from .dataset import Dataset
-from .st import run_st
+from xinfinity.edge import outputs
+from xinfinity.storage.recovery import recover
+from xinfinity.edge.dataset import Dataset
+from xinfinity.app.st import run_st
 
 
 def add_arguments(p) -> None:
@@ -49,41 +50,6 @@ def main(args) -> int:
     for k, v in perf.items():
         print(f"{k}={v}")
     return 0
-
-
-def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = True, core=None):
-    """The core's state from the newest good snapshot (cut at or before seq
-    at_most, if given) and the WAL after it, the replayed commands' events
-    going to sink: (core, journaled, figures). What a restarted pipeline does
-    before it takes traffic. recovery_s: opening and checking the WAL, loading
-    the snapshot, replaying the rest (allocating the core's arrays is not
-    counted). prefault: as engine.core.Core's; core: a fresh one allocated
-    beforehand for it (the restarting supervisor keeps one ready)."""
-    from xinfinity.engine import records as R
-    from xinfinity.engine.core import Core
-    from xinfinity.services.journal import SNAPSHOTS
-    from xinfinity.services.snapshot import load_snapshot
-    t0 = time.perf_counter()
-    j = open_journal(wal_dir)
-    t_opened = time.perf_counter()
-    if core is None:
-        core = Core(j.assets, j.symbols, R.DUST_CODES[j.dust], j.capacity, prefault)   # allocation: not recovery
-    t_built = time.perf_counter()
-    loaded = load_snapshot(pathlib.Path(wal_dir) / SNAPSHOTS, at_most)
-    if loaded.arrays is not None:
-        core.restore(loaded.arrays)
-    sink = sink or (lambda ev: None)
-    replayed = 0
-    for part in (j.deposits, j.commands):       # the WAL's own arrays: the core may write into them
-        tail = part[np.searchsorted(part["seq"], loaded.seq, side="right"):]
-        for i in range(0, len(tail), 65536):
-            core.run(tail[i:i + 65536], sink)
-        replayed += len(tail)
-    t_end = time.perf_counter()
-    n = len(j.deposits) + len(j.commands)
-    return core, j, {"snapshot_seq": loaded.seq, "snapshots_rejected": len(loaded.rejected),
-                     "wal_commands": n, "replayed": replayed, "torn_bytes": j.torn_bytes,
-                     "recovery_s": round((t_opened - t0) + (t_end - t_built), 3), "rejected": loaded.rejected}
 
 
 def add_recover_arguments(p) -> None:

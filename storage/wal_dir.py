@@ -84,7 +84,7 @@ class Journaled(NamedTuple):
 
 
 def open_journal(wal_dir) -> Journaled:
-    from ..tools.dataset import load_assets, load_symbols
+    from ..edge.dataset import load_assets, load_symbols
     d = pathlib.Path(wal_dir)
     for name in (WAL_FILE, META_FILE) + _CONFIGS:
         if not (d / name).exists():

@@ -208,7 +208,7 @@ class Scheduler:
         self.requested = True
 
     def poll(self, control) -> None:
-        from .control import JOURNALED, SNAP_AT, SNAP_REQ
+        from ..runtime.control import JOURNALED, SNAP_AT, SNAP_REQ
         at = control.get(SNAP_AT)
         if at > self.sealed:
             self.pending = at

@@ -11,15 +11,9 @@ data (../shared/golden/README.md):
                              by ``events_format.txt``; ``read_events``, ``dump_csv``
 
 All CSV output is ASCII with LF line endings, a header line and a trailing
-newline, integers in plain decimal (``-`` for negatives, no padding).
-
-Speed: rows are never formatted by Python. The integer columns of a chunk of
-rows are copied into an int64 matrix (one numpy copy per column), and one numba
-kernel writes the digits, separators and the short names of code columns (op,
-side, status...) into a preallocated uint8 buffer that is written out as is.
-
-``compare_outputs`` applies the golden rules to a directory of our outputs
-against a directory of expected ones (the golden tests and the parity command).
+newline, integers in plain decimal; edge/csv_format.py formats the rows.
+Each file can be cut back after a crash to what is surely whole (`cut_events`,
+`cut_ledger`), so that recovery appends without writing anything twice.
 """
 from __future__ import annotations
 
@@ -33,9 +27,11 @@ from numba import njit
 
 from xinfinity.engine import records as R
 
+from .csv_format import Layout
+
 __all__ = [
     "LedgerWriter", "EventWriter", "read_events", "dump_csv", "write_balances",
-    "write_orderbook", "write_summary", "read_summary", "compare_outputs",
+    "write_orderbook", "write_summary", "read_summary", "cut_events", "cut_ledger",
     "LEDGER_FILE", "BALANCES_FILE", "ORDERBOOK_FILE", "SUMMARY_FILE", "GOLDEN_FILES",
     "EVENT_FILES", "EVENTS_FORMAT_FILE",
 ]
@@ -67,154 +63,10 @@ EVENT_CODES = {
     "events_balance.bin": {"op": R.OP_NAMES, "reason": R.REASON_TEXT},
 }
 
-_CHUNK = 1 << 16          # rows formatted per kernel call
-_INT_WIDTH = 20           # len("-9223372036854775808")
-
-# ---------------------------------------------------------------------------
-# The formatting kernel
-# ---------------------------------------------------------------------------
-
-_POW10 = np.array([10 ** k for k in range(20)], dtype=np.uint64)
-_DIGITS2 = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint8).copy()
-
-
-@njit(cache=True, inline="always")
-def put_int(out, pos, v):
-    """Write int64 ``v`` in decimal at out[pos:]; return the position after it.
-
-    The magnitude is taken as uint64 (so -2**63 needs no special case) and
-    written two digits at a time, right to left, after counting its digits.
-    """
-    if v < 0:
-        out[pos] = 45  # '-'
-        pos += 1
-        u = np.uint64(-(v + 1)) + np.uint64(1)
-    else:
-        u = np.uint64(v)
-    n = 1
-    while n < 20 and u >= _POW10[n]:
-        n += 1
-    end = pos + n
-    p = end
-    one, two, ten, hundred = np.uint64(1), np.uint64(2), np.uint64(10), np.uint64(100)
-    while u >= hundred:
-        q = u // hundred
-        r = (u - q * hundred) * two
-        p -= 2
-        out[p] = _DIGITS2[r]
-        out[p + 1] = _DIGITS2[r + one]
-        u = q
-    if u >= ten:
-        r = u * two
-        out[p - 2] = _DIGITS2[r]
-        out[p - 1] = _DIGITS2[r + one]
-    else:
-        out[p - 1] = np.uint8(48) + np.uint8(u)
-    return end
-
-
-@njit(cache=True)
-def _format_rows(cols, nrows, is_code, name_start, name_len, name_bytes, out):
-    """Format rows 0..nrows-1 of ``cols`` (int64[ncols, >= nrows]) as CSV lines into ``out``.
-
-    A column c with is_code[c] != 0 whose value v has a name (0 <= v <
-    name_len.shape[1] and name_len[c, v] >= 0) is written as the bytes
-    name_bytes[name_start[c, v] : + name_len[c, v]]; every other value as an
-    integer. Returns the number of bytes written.
-    """
-    ncols = cols.shape[0]
-    ncodes = name_len.shape[1]
-    last = ncols - 1
-    pos = 0
-    # (This shape, with the separator written in both branches, compiles to
-    # code about 2.5x faster than an if/else joining before the separator.)
-    for i in range(nrows):
-        for c in range(ncols):
-            v = cols[c, i]
-            if is_code[c] != 0 and v >= 0 and v < ncodes and name_len[c, v] >= 0:
-                s = name_start[c, v]
-                ln = name_len[c, v]
-                j = 0
-                while j < ln:
-                    out[pos + j] = name_bytes[s + j]
-                    j += 1
-                pos += ln
-                out[pos] = 44 if c < last else 10  # ',' or '\n'
-                pos += 1
-                continue
-            pos = put_int(out, pos, v)
-            out[pos] = 44 if c < last else 10
-            pos += 1
-    return pos
-
-
-class _Layout:
-    """A CSV table: header and, per column, either None (integer) or {code: name}."""
-
-    def __init__(self, header: Sequence[str], codes: Sequence[dict | None]):
-        assert len(header) == len(codes)
-        self.header = (",".join(header) + "\n").encode("ascii")
-        self.ncols = len(codes)
-        ncodes = max([max(d) + 1 for d in codes if d] + [1])
-        self.is_code = np.array([1 if d else 0 for d in codes], dtype=np.int64)
-        self.name_start = np.zeros((self.ncols, ncodes), dtype=np.int64)
-        self.name_len = np.full((self.ncols, ncodes), -1, dtype=np.int64)
-        blob = bytearray()
-        width = 0
-        for c, d in enumerate(codes):
-            cw = _INT_WIDTH  # an unnamed code is written as an integer
-            for code, name in (d or {}).items():
-                b = name.encode("ascii")
-                if any(ch in b for ch in b',"\r\n'):
-                    raise ValueError(f"name {name!r} needs CSV quoting")
-                self.name_start[c, code] = len(blob)
-                self.name_len[c, code] = len(b)
-                blob += b
-                cw = max(cw, len(b))
-            width += cw + 1
-        self.name_bytes = np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8).copy()
-        self.row_width = width  # upper bound of one formatted row, newline included
-
-    def formatter(self) -> "_Formatter":
-        return _Formatter(self)
-
-
-class _Formatter:
-    """Per-writer buffers for one layout (not shared between threads)."""
-
-    def __init__(self, layout: _Layout):
-        self.layout = layout
-        self.cap = 0
-        self.mat = None
-        self.buf = None
-
-    def _reserve(self, n):
-        if n > self.cap:
-            self.cap = n
-            self.mat = np.empty((self.layout.ncols, n), dtype=np.int64)
-            self.buf = np.empty(n * self.layout.row_width, dtype=np.uint8)
-
-    def write(self, f, columns: Sequence[np.ndarray]) -> int:
-        """Write rows given as equal-length integer columns (any int dtype, any strides)."""
-        lay = self.layout
-        assert len(columns) == lay.ncols
-        n = len(columns[0])
-        for start in range(0, n, _CHUNK):
-            m = min(_CHUNK, n - start)
-            self._reserve(m)
-            mat = self.mat
-            for c, col in enumerate(columns):
-                mat[c, :m] = col[start:start + m]
-            nb = _format_rows(mat, m, lay.is_code, lay.name_start, lay.name_len,
-                              lay.name_bytes, self.buf)
-            f.write(self.buf[:nb].data)
-        return n
-
-
-_LEDGER = _Layout(LEDGER_HEADER.split(","),
+_LEDGER = Layout(LEDGER_HEADER.split(","),
                   [None, None, None, {R.OP_SPEND: "debit", R.OP_CREDIT: "credit"}, None, None])
-_BALANCES = _Layout(BALANCES_HEADER.split(","), [None] * 5)
-_ORDERBOOK = _Layout(ORDERBOOK_HEADER.split(","),
+_BALANCES = Layout(BALANCES_HEADER.split(","), [None] * 5)
+_ORDERBOOK = Layout(ORDERBOOK_HEADER.split(","),
                      [None, None, R.SIDE_NAMES, R.TYPE_NAMES, None, None, None,
                       {0: "NEW", 1: "PARTIALLY_FILLED"}])
 
@@ -476,7 +328,7 @@ def events_format_text(counts: dict | None = None) -> str:
         "Event files of one run. Each .bin file is a sequence of fixed-size records,",
         "little-endian, no header and no padding between records, in emission order.",
         "Read one with numpy: np.fromfile(path, dtype) with the layout below",
-        "(xinfinity.tools.outputs.read_events; render as CSV with dump_csv).",
+        "(xinfinity.edge.outputs.read_events; render as CSV with dump_csv).",
         "Money fields are int64 in the smallest unit of their asset.",
         "",
     ]
@@ -521,7 +373,7 @@ def _event_layout(name: str):
                          f"{[v[0] for v in EVENT_FILES.values()]}")
     fields = [f for f in dt.names if dt.fields[f][0].kind != "V"]
     codes = EVENT_CODES[name]
-    return dt, fields, _Layout(fields, [codes.get(f) for f in fields])
+    return dt, fields, Layout(fields, [codes.get(f) for f in fields])
 
 
 def dump_csv(bin_path, out, dtype: np.dtype | None = None) -> int:
@@ -563,168 +415,3 @@ def dump_csv(bin_path, out, dtype: np.dtype | None = None) -> int:
             f.close()
         del recs
     return n
-
-
-# ---------------------------------------------------------------------------
-# Comparison with golden outputs
-# ---------------------------------------------------------------------------
-
-def _lines(path) -> list[bytes]:
-    data = Path(path).read_bytes()
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
-
-
-def _show(line) -> str:
-    if line is None:
-        return "<end of file>"
-    return repr(line.decode("ascii", "replace") if isinstance(line, bytes) else line)
-
-
-def _diff_msg(no: int, ours, expected, why: str = "") -> str:
-    return (f"line {no}{' (' + why + ')' if why else ''}: ours {_show(ours)}, "
-            f"expected {_show(expected)}")
-
-
-def _first_diff_line(a: bytes, b: bytes) -> tuple[int, bytes | None, bytes | None]:
-    """1-based number and contents of the first line where a and b differ."""
-    n = min(len(a), len(b))
-    x = np.frombuffer(a, dtype=np.uint8, count=n)
-    y = np.frombuffer(b, dtype=np.uint8, count=n)
-    ne = np.flatnonzero(x != y)
-    pos = int(ne[0]) if ne.size else n
-    start = a.rfind(b"\n", 0, pos) + 1  # same prefix in both up to pos
-    no = a.count(b"\n", 0, start) + 1
-
-    def line_at(s: bytes):
-        if start >= len(s):
-            return None
-        end = s.find(b"\n", start)
-        return s[start:] if end < 0 else s[start:end]
-    return no, line_at(a), line_at(b)
-
-
-_NL = b"\n"
-
-
-def _compare_ledger(ours: Path, exp: Path) -> tuple[bool, str]:
-    a, b = ours.read_bytes(), exp.read_bytes()
-    if a == b:
-        return True, f"byte-identical ({b.count(_NL)} lines)"
-    no, la, lb = _first_diff_line(a, b)
-    return False, "not byte-identical: " + _diff_msg(no, la, lb)
-
-
-def _compare_rows(ours: Path, exp: Path, check) -> tuple[bool, str]:
-    """Line-by-line comparison: headers equal, same number of lines, and
-    check(ours_line, expected_line) -> None, or the reason they differ, for each data row."""
-    la, lb = _lines(ours), _lines(exp)
-    for i in range(max(len(la), len(lb))):
-        a = la[i] if i < len(la) else None
-        b = lb[i] if i < len(lb) else None
-        if a is None or b is None:
-            return False, _diff_msg(i + 1, a, b, "row count differs")
-        if i == 0:
-            if a != b:
-                return False, _diff_msg(1, a, b, "header differs")
-            continue
-        if a == b:
-            continue
-        try:
-            why = check(a, b)
-        except ValueError:
-            why = "not an integer"
-        if why:
-            return False, _diff_msg(i + 1, a, b, why)
-    return True, f"{max(len(lb) - 1, 0)} rows match"
-
-
-def _check_balance_row(keep: bool):
-    def check(a, b):
-        a, b = a.split(b","), b.split(b",")
-        if len(a) != 5 or len(b) != 5:
-            return "column count differs"
-        if int(a[0]) != int(b[0]) or int(a[1]) != int(b[1]):
-            return "user_id/asset_id differ"
-        if keep:
-            if int(a[2]) != int(b[2]):
-                return "avail differs"
-            if int(a[3]) != int(b[3]):
-                return "frozen differs"
-        elif int(a[2]) + int(a[3]) != int(b[2]) + int(b[3]):
-            return "avail+frozen differs"
-        return None
-    return check
-
-
-def _check_orderbook_row(a, b):
-    # every column but the last (status) must be the same text
-    if a.rpartition(b",")[0] == b.rpartition(b",")[0]:
-        return None
-    fa, fb = a.split(b","), b.split(b",")
-    if len(fa) != 8 or len(fb) != 8:
-        return "column count differs"
-    for k in range(7):
-        if fa[k] != fb[k]:
-            return f"{ORDERBOOK_HEADER.split(',')[k]} differs"
-    return None
-
-
-def _compare_summary(ours: Path, exp: Path) -> tuple[bool, str]:
-    a = read_summary(ours)
-    lines = Path(exp).read_text(encoding="ascii").splitlines()
-    n = 0
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        k, _, v = line.partition("=")
-        n += 1
-        if a.get(k) != v:
-            mine = f"{k}={a[k]}" if k in a else None
-            return False, _diff_msg(no, mine, line, f"{k} differs" if mine else f"{k} missing")
-    return True, f"{n} values match"
-
-
-def compare_outputs(ours_dir, expected_dir, dust="release") -> list[tuple[str, bool, str]]:
-    """Verdict ``(file name, ok, message)`` for each golden file present in
-    ``expected_dir`` (in GOLDEN_FILES order), with the golden rules:
-
-    - ledger: byte-identical;
-    - balances: per row, same user and asset, and avail and frozen equal under dust
-      ``keep``, avail + frozen equal under ``release``; version is not compared;
-    - orderbook: every column but status equal, row by row;
-    - summary: every key of the expected summary has the same value in ours.
-
-    A failing verdict's message names the first differing line: its number and the
-    line in both files.
-    """
-    if not isinstance(dust, str):
-        dust = R.DUST_NAMES[int(dust)]
-    if dust not in ("release", "keep"):
-        raise ValueError(f"dust must be 'release' or 'keep', not {dust!r}")
-    ours_dir, expected_dir = Path(ours_dir), Path(expected_dir)
-    verdicts = []
-    for name in GOLDEN_FILES:
-        exp = expected_dir / name
-        if not exp.exists():
-            continue
-        ours = ours_dir / name
-        if not ours.exists():
-            verdicts.append((name, False, f"missing: {ours}"))
-            continue
-        if name == LEDGER_FILE:
-            ok, msg = _compare_ledger(ours, exp)
-        elif name == BALANCES_FILE:
-            ok, msg = _compare_rows(ours, exp, _check_balance_row(dust == "keep"))
-            if ok:
-                msg += (" (avail, frozen)" if dust == "keep" else " (avail+frozen)")
-        elif name == ORDERBOOK_FILE:
-            ok, msg = _compare_rows(ours, exp, _check_orderbook_row)
-            if ok:
-                msg += " (status not compared)"
-        else:
-            ok, msg = _compare_summary(ours, exp)
-        verdicts.append((name, ok, msg))
-    return verdicts
