@@ -116,12 +116,16 @@ def write_part(root, seq: int, part: str, arrays: dict[str, np.ndarray], initial
     os.rename(part_file.with_suffix(".tmp"), part_file)
 
 
-def _die_with_parent() -> None:
-    """Linux: be killed when the process that forked us dies, so a crash
-    leaves no writer behind to race the recovery that removes its directory."""
+def _pdeathsig_setter():
+    """Linux: a function that asks to be killed when the process that forked
+    us dies, so a crash leaves no writer behind to race the recovery that
+    removes its directory. Resolved in the parent, before the fork: loading
+    ctypes and libc in the child would widen the window in which the parent
+    can die before the request is made."""
     import ctypes
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 class PartWriter:
@@ -133,14 +137,22 @@ class PartWriter:
         """initial(): the part's arrays as freshly built (called in the child)."""
         self.root, self.part, self.initial = pathlib.Path(root), part, initial
         self.pid = 0
+        self._die_with_parent = _pdeathsig_setter()
 
     def start(self, seq: int, arrays: dict[str, np.ndarray]) -> None:
         self.wait()
+        die_with_parent, parent = self._die_with_parent, os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                _die_with_parent()
+                # PDEATHSIG only covers a parent that dies after it is set: one
+                # that died between the fork and here (the child may not run
+                # for a while on a busy machine) has left us adopted by another
+                # process, which getppid() then names.
+                die_with_parent()
+                if os.getppid() != parent:
+                    os._exit(code)
                 write_part(self.root, seq, self.part, arrays, self.initial())
                 code = 0
             finally:
