@@ -3,7 +3,7 @@ settlement's replica (engine/settlement.py), driven directly."""
 import numpy as np
 
 from tests.cmds import batch, deposit, limit, move
-from tests.unit.test_scenarios import ASSETS, BTC_USDT, SMALL, USDT, symbols
+from tests.engine.test_scenarios import ASSETS, BTC_USDT, SMALL, USDT, symbols
 from xinfinity.engine import records as R
 from xinfinity.engine.core import build_ubs
 from xinfinity.engine.emit import N_BEV, N_OEV, new_out

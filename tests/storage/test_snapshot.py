@@ -1,7 +1,13 @@
 """Snapshots: the state comes back exactly; a bad snapshot is detected and
-the one before it used; recovery from snapshot + WAL tail equals a full replay."""
+the one before it used; recovery from snapshot + WAL tail equals a full replay;
+a forked part writer does not outlive the process that forked it."""
 import json
+import os
 import pathlib
+import select
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -147,3 +153,33 @@ def test_a_bit_flip_in_any_file_of_a_snapshot_is_detected(ds, tmp_path):
         assert loaded.seq == 0 and loaded.arrays is None and len(loaded.rejected) == 1, (path.name, bit)
         path.write_bytes(original)
     assert load_snapshot(tmp_path).seq == 500
+
+
+def test_a_snapshot_writer_dies_with_the_process_that_forked_it(tmp_path):
+    """The parent is killed as soon as the writer's pid is known, so the
+    writer may not even have run yet: it must die all the same, without
+    writing its part. The writer cannot finish before the parent is dead: its
+    initial() blocks on stdin, which the test closes only after the parent is
+    reaped, so a writer that outlived its parent writes its part and exits 0."""
+    code = f"""
+import sys
+from xinfinity.storage.snapshot import PartWriter
+w = PartWriter({str(tmp_path)!r}, "u", lambda: sys.stdin.read() or {{}})
+w.start(1, {{}})
+print(w.pid, flush=True)
+sys.stdin.read()
+"""
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = int(parent.stdout.readline())
+    writer_fd = os.pidfd_open(writer)                   # ends when the writer does, zombie or reaped
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdin.close()                                # a writer still alive now goes on and writes
+    try:
+        # The bound only keeps a hung writer from hanging the suite: either
+        # way the writer ends promptly once its parent is dead.
+        ended, _, _ = select.select([writer_fd], [], [], 120)
+        assert ended, f"writer {writer} neither died nor finished"
+    finally:
+        os.close(writer_fd)
+    assert not list(tmp_path.glob("*/u.part.json")), f"writer {writer} outlived its parent and wrote its part"
