@@ -1,5 +1,5 @@
-"""Output writers (edge/outputs.py): exact bytes against plain-Python formatting,
-and the event files. The golden comparison rules are in tests/tools/test_compare.py."""
+"""Output writers (edge/outputs.py, formatting with edge/csv_format.py): exact
+bytes against plain-Python formatting, and the event files. The golden comparison rules are in tests/tools/test_compare.py."""
 import io
 import types
 from pathlib import Path

@@ -1,5 +1,5 @@
 """The state machines cut at the process boundary (engine/stages.py) and
-settlement's replica (engine/settlement.py), driven directly."""
+settlement's replica (engine/replica.py), driven directly."""
 import numpy as np
 
 from tests.cmds import batch, deposit, limit, move

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from xinfinity.config import Asset, Capacity, Symbol
 from xinfinity.engine import records as R
+from xinfinity.engine.core import Core
 from xinfinity.engine.events import concat
 from xinfinity.engine.reference import Reference
 
@@ -192,21 +193,10 @@ def run_differential(make_left, make_right, scenario) -> None:
     assert_same_events(whole, concat(per_command), "the stream applied in one call:\n")
 
 
-@pytest.fixture(scope="module")
-def Core():
-    try:
-        from xinfinity.engine.core import Core
-    except ModuleNotFoundError as e:
-        if e.name == "xinfinity.engine.core":
-            pytest.skip("xinfinity.engine.core does not exist yet")
-        raise
-    return Core
-
-
 @DUST
 @SETTINGS
 @given(scenario=scenarios())
-def test_numba_core_matches_reference(Core, dust, scenario):
+def test_numba_core_matches_reference(dust, scenario):
     args = (ASSETS, scenario["symbols"])
     run_differential(lambda: Core(*args, dust=dust, capacity=scenario["capacity"]),
                      lambda: Reference(*args, dust=dust, capacity=scenario["capacity"]),
@@ -254,7 +244,7 @@ def _rejected_only(ev) -> bool:
 @DUST
 @settings(SETTINGS, max_examples=30)
 @given(scenario=scenarios())
-def test_a_rejected_command_changes_no_state(Core, dust, scenario):
+def test_a_rejected_command_changes_no_state(dust, scenario):
     """Balances, versions and the books are byte-identical before and after any
     rejected command (only the sequence number moves: a rejection is a final
     state of a sequenced command)."""
