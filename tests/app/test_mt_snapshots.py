@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from xinfinity.config import Pipeline
 from xinfinity.runtime.control import INGEST_LIMIT, JOURNALED, SNAP_REQ
@@ -50,6 +51,7 @@ def _check_recoveries_agree(tmp_path):
     assert from_snapshot.counters() == from_wal.counters()
 
 
+@pytest.mark.slow
 def test_a_snapshot_cuts_ubscore_and_the_me_at_the_same_seq(tmp_path):
     names = _run_with_snapshot_at_cut(tmp_path, lambda sup: sup.wiring.control.put(SNAP_REQ, 1))
     assert names == [f"snap-{CUT:020d}"]
@@ -58,6 +60,7 @@ def test_a_snapshot_cuts_ubscore_and_the_me_at_the_same_seq(tmp_path):
     assert all(ok for _, ok, _ in compare_dirs(tmp_path / "st", tmp_path / "mt"))    # the pause changed nothing
 
 
+@pytest.mark.slow
 def test_xinf_snapshot_asks_the_running_pipeline_and_waits_for_it(tmp_path):
     out = {}
 

@@ -26,18 +26,21 @@ def _assert_clean(r, kills):
     assert 0 < r["recovery_p50_ms"] <= r["recovery_p99_ms"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["ubscore", "me", "settlement", "ingestion"])
 def test_killing_each_process_loses_nothing_and_duplicates_nothing(tmp_path, target):
     r = D.drill(SMALL, tmp_path / "out", kills=3, seed=11, target=target)
     _assert_clean(r, 3)
 
 
+@pytest.mark.slow
 def test_drill_with_random_targets_on_the_golden_100k_set(tmp_path):
     r = D.drill(ROOT / "fixtures" / "zxi-100k", tmp_path / "out", kills=5, seed=3, target="any")
     _assert_clean(r, 5)
     assert (tmp_path / "out" / "t2_ledger.csv").exists()       # the recovered run's files are left
 
 
+@pytest.mark.slow
 def test_the_drill_catches_outputs_written_twice(tmp_path, monkeypatch):
     """A recovery that does not cut the files back and skips nothing (planted
     here) rewrites what was there: the drill must report it and fail."""
@@ -58,6 +61,7 @@ def test_kill_plan_is_seeded_spread_and_never_reaches_the_end():
         D.plan(10, 9, seed=0, target="any", batch=8192)
 
 
+@pytest.mark.slow
 def test_restarts_are_bounded_and_then_the_failure_is_raised(tmp_path):
     """A process that dies every time it runs is restarted `restarts` times,
     then the pipeline fails naming it."""

@@ -54,6 +54,7 @@ def as_tuples(cmds):
 
 # -- the golden fixtures -------------------------------------------------------------
 
+@pytest.mark.slow
 def test_golden_100k_loads_100000_places_and_2000_deposits():
     ds = load_dataset(GOLDEN_100K)
     assert ds.rows == len(ds.commands) == 100_000
@@ -318,6 +319,7 @@ decimal_text = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(decimal_text, st.integers(0, 18))
 @example("92233720368547758.07", 2)

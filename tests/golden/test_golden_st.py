@@ -71,6 +71,7 @@ def test_keep_policy_leaves_the_rust_engines_dust_frozen():
     assert beyond_need[R.DUST_RELEASE] < beyond_need[R.DUST_KEEP]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dust", ["keep", "release"])
 def test_run_time_invariant_check_passes_on_a_generated_set_with_every_command_kind(dust, tmp_path):
     """The debug flag checks TRADING_RULES section 7 after every batch; small

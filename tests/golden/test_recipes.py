@@ -14,6 +14,7 @@ from xinfinity.tools import recipes
 NAMES = sorted(recipes.load_recipes())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_dataset_reproduces_its_recorded_outputs(name):
     r = subprocess.run([sys.executable, "-m", "xinfinity.cli", "fixtures", "check", name],

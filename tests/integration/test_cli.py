@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 XINF = [sys.executable, "-m", "xinfinity.cli"]
 
@@ -18,6 +20,7 @@ def _xinf(*args, cwd=None):
                           cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_pipeline_st_writes_every_output_file_and_prints_the_summary(tmp_path):
     r = _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -40,6 +43,7 @@ def test_a_bad_row_stops_the_run_naming_file_line_and_reason(tmp_path):
     assert not (tmp_path / "out" / "summary.txt").exists()
 
 
+@pytest.mark.slow
 def test_pipeline_mt_writes_the_files_of_st_and_per_process_figures(tmp_path):
     r = _xinf("pipeline", "mt", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path,
               "--wait", "block")
@@ -50,6 +54,7 @@ def test_pipeline_mt_writes_the_files_of_st_and_per_process_figures(tmp_path):
         assert key in perf
 
 
+@pytest.mark.slow
 def test_parity_prints_a_verdict_per_file_and_fails_on_a_difference(tmp_path):
     r = _xinf("parity", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -69,6 +74,7 @@ def test_parity_prints_a_verdict_per_file_and_fails_on_a_difference(tmp_path):
     assert sum(ok for ok, _ in verdicts.values()) == 6
 
 
+@pytest.mark.slow
 def test_bench_pipeline_prints_st_mt_and_their_ratio():
     r = _xinf("bench", "pipeline", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--repeat", "1")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -77,6 +83,7 @@ def test_bench_pipeline_prints_st_mt_and_their_ratio():
     assert float(keys["mt_over_st"]) > 0
 
 
+@pytest.mark.slow
 def test_run_starts_the_pipeline_processes_on_the_bundled_dataset(tmp_path):
     r = _xinf("run", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -84,6 +91,7 @@ def test_run_starts_the_pipeline_processes_on_the_bundled_dataset(tmp_path):
     assert "ubscore.cpu_s=" in r.stdout and (tmp_path / "t2_ledger.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_path):
     cfg = tmp_path / "bad.yaml"
     for text, expect in (("pipeline:\n  wait: fast\n", "pipeline.wait 'fast'"),
@@ -99,6 +107,7 @@ def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_
         assert not (tmp_path / "o" / "summary.txt").exists()
 
 
+@pytest.mark.slow
 def test_replay_rebuilds_every_output_file_from_the_wal_alone(tmp_path):
     r = _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "st",
               "--wal", tmp_path / "wal")
@@ -115,6 +124,7 @@ def test_replay_rebuilds_every_output_file_from_the_wal_alone(tmp_path):
     assert r.returncode == 2 and "already holds a WAL" in r.stderr
 
 
+@pytest.mark.slow
 def test_replay_of_a_torn_wal_reports_the_cut_and_replays_the_intact_prefix(tmp_path):
     r = _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "st",
               "--wal", tmp_path / "wal")
@@ -130,6 +140,7 @@ def test_replay_of_a_torn_wal_reports_the_cut_and_replays_the_intact_prefix(tmp_
     assert "orders=1292" in (tmp_path / "replay" / "perf.txt").read_text()
 
 
+@pytest.mark.slow
 def test_replay_of_a_corrupt_wal_stops_naming_file_and_offset(tmp_path):
     _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "st",
           "--wal", tmp_path / "wal")
@@ -143,6 +154,7 @@ def test_replay_of_a_corrupt_wal_stops_naming_file_and_offset(tmp_path):
     assert f"{wal}: corrupt record at byte offset {100 * RECORD_BYTES}: checksum mismatch" in r.stderr
 
 
+@pytest.mark.slow
 def test_bench_wal_prints_both_policies_and_their_ratio():
     r = _xinf("bench", "wal", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--repeat", "1")
     assert r.returncode == 0, r.stdout + r.stderr
@@ -151,6 +163,7 @@ def test_bench_wal_prints_both_policies_and_their_ratio():
     assert float(keys["every_batch_over_off"]) > 0
 
 
+@pytest.mark.slow
 def test_recover_prints_the_state_rebuilt_from_snapshot_and_wal(tmp_path):
     r = _xinf("pipeline", "st", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "st",
               "--wal", tmp_path / "wal", "--snapshot-every", "1000")
@@ -161,6 +174,7 @@ def test_recover_prints_the_state_rebuilt_from_snapshot_and_wal(tmp_path):
     assert int(keys["snapshot_seq"]) > 0 and keys["next_seq"] == str(int(keys["wal_commands"]) + 1)
 
 
+@pytest.mark.slow
 def test_drill_crash_prints_a_line_per_kill_and_the_verdict(tmp_path):
     r = _xinf("drill", "crash", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "out",
               "--kills", 2, "--seed", 1)

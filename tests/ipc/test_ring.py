@@ -164,6 +164,7 @@ def _consumer(name, n, result, in_place):
     ring.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("in_place", [False, True], ids=["copied", "in-place"])
 @pytest.mark.parametrize("pause_consumer", [False, True], ids=["running", "sigstopped"])
 def test_litmus_two_processes_no_loss_duplication_reordering_or_tearing(pause_consumer, in_place):

@@ -20,6 +20,7 @@ def mixed(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("dust", ["release", "keep"])
 def test_random_schedules_give_st_outputs(mixed, seed, dust, tmp_path):

@@ -56,6 +56,7 @@ def test_every_wait_strategy(wait, tmp_path):
     assert perf["wait"] == (wait if wait != "auto" else perf["wait"])
 
 
+@pytest.mark.slow
 def test_tiny_rings_do_not_deadlock(low_balance, tmp_path):
     """Rings of 8 records and batches of 4: every ring is full most of the time."""
     assert_parity(low_balance, tmp_path, pipeline=Pipeline(ring_capacity=8, batch=4, forward_every=3))
@@ -70,6 +71,7 @@ def test_perf_file_has_per_process_figures(tmp_path):
     assert perf["orders"] == 1294
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fsync", ["every_batch", "interval_ms", "off"])
 def test_mt_with_the_wal_replays_to_the_same_files(low_balance, fsync, tmp_path):
     """Settlement journals the sequenced commands before anything of theirs

@@ -193,6 +193,7 @@ def run_differential(make_left, make_right, scenario) -> None:
     assert_same_events(whole, concat(per_command), "the stream applied in one call:\n")
 
 
+@pytest.mark.slow
 @DUST
 @SETTINGS
 @given(scenario=scenarios())
@@ -203,6 +204,7 @@ def test_numba_core_matches_reference(dust, scenario):
                      scenario)
 
 
+@pytest.mark.slow
 @DUST
 @settings(SETTINGS, max_examples=100)
 @given(scenario=scenarios())
@@ -212,6 +214,7 @@ def test_reference_is_deterministic(dust, scenario):
     run_differential(make, make, scenario)
 
 
+@pytest.mark.slow
 @DUST
 @SETTINGS
 @given(scenario=scenarios())

@@ -31,6 +31,7 @@ def builders(ds, tmp_path, **replace):
     return b
 
 
+@pytest.mark.slow
 def test_clean_run_leaves_nothing_behind(ds, tmp_path):
     stats = Supervisor(Pipeline(), builders(ds, tmp_path)).run()
     assert stats["pipeline"]["t_end"] > stats["pipeline"]["t_start"] > 0
@@ -38,6 +39,7 @@ def test_clean_run_leaves_nothing_behind(ds, tmp_path):
     assert leftovers() == []
 
 
+@pytest.mark.slow
 def test_killed_process_is_named_and_the_rest_stopped(ds, tmp_path):
     sup = Supervisor(Pipeline(), builders(ds, tmp_path))
 
@@ -50,6 +52,7 @@ def test_killed_process_is_named_and_the_rest_stopped(ds, tmp_path):
     assert leftovers() == []
 
 
+@pytest.mark.slow
 def test_failing_process_is_named_with_its_exit_status(ds, tmp_path):
     def broken(w, stats):
         raise ValueError("no state for you")
@@ -68,6 +71,7 @@ class _Hangs:
         time.sleep(3600)
 
 
+@pytest.mark.slow
 def test_hung_process_is_detected_by_its_heartbeat(ds, tmp_path):
     sup = Supervisor(Pipeline(heartbeat_timeout_s=0.5), builders(ds, tmp_path, settlement=lambda w, s: _Hangs()))
     t0 = time.monotonic()
@@ -77,6 +81,7 @@ def test_hung_process_is_detected_by_its_heartbeat(ds, tmp_path):
     assert leftovers() == []
 
 
+@pytest.mark.slow
 def test_stop_request_drains_every_ring(ds, tmp_path):
     """Stopped before the first command: ingestion ends its stream at once and
     every process still finishes cleanly, having drained its inputs."""

@@ -116,6 +116,7 @@ def test_restore_refuses_another_capacity(ds, tmp_path):
         other.restore(load_snapshot(tmp_path).arrays)
 
 
+@pytest.mark.slow
 def test_a_snapshot_holds_only_the_rows_the_run_touched(ds, tmp_path):
     """At the default capacity the state is ~365 MB, nearly all of it unused
     slots; the snapshot holds the changed rows, and restores exactly."""
@@ -136,6 +137,7 @@ def test_a_snapshot_holds_only_the_rows_the_run_touched(ds, tmp_path):
         back.restore(loaded.arrays)
 
 
+@pytest.mark.slow
 def test_a_bit_flip_in_any_file_of_a_snapshot_is_detected(ds, tmp_path):
     core = fresh(ds)
     core.apply(ds.commands[:500].copy())

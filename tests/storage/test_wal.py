@@ -49,6 +49,7 @@ def test_what_was_appended_comes_back(sequenced, tmp_path):
     assert (tmp_path / "wal").stat().st_size == len(cmds) * RECORD_BYTES
 
 
+@pytest.mark.slow
 def test_a_cut_at_every_byte_of_the_last_records_recovers_the_complete_prefix(sequenced, tmp_path):
     ds, cmds = sequenced
     write(tmp_path / "full", cmds)
@@ -71,6 +72,7 @@ def test_a_cut_at_every_byte_of_the_last_records_recovers_the_complete_prefix(se
     assert len(states) == 4
 
 
+@pytest.mark.slow
 def test_every_bit_flip_in_a_middle_record_is_detected_and_nothing_is_cut(sequenced, tmp_path):
     _, cmds = sequenced
     write(tmp_path / "full", cmds[:50])
@@ -139,6 +141,7 @@ print("ACKED", acked)
 """
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_stop_and_acknowledges_only_what_was_written(sequenced, tmp_path):
     _, cmds = sequenced
     np.save(tmp_path / "cmds.npy", cmds[:100])

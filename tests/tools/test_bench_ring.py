@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_bench_ring_prints_every_figure():
     r = subprocess.run([sys.executable, "-m", "xinfinity.cli", "bench", "ring",
                         "--messages", "200000", "--latency-samples", "300", "--litmus", "300000"],
