@@ -55,8 +55,8 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity)
     journal = None
     if wal_dir is not None:
-        from xinfinity.storage.wal_dir import SNAPSHOTS, Journal
-        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
+        from xinfinity.storage.wal_dir import SNAPSHOTS, WalDir
+        journal = WalDir(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
     last_snapshot = [0]
     snapshot_s = [0.0]
     initial = {}
