@@ -47,6 +47,7 @@ S_STALL_CYCLES = 18
 S_STALL_BEHIND = 19  # UBSCore: sum over stalls of the seqs not yet settled when each began
 S_SETTLES = 20       # UBSCore: settle messages applied
 S_STALL_SEQ = 21     # UBSCore: seq sequenced when the last stall began
+S_NEXT_SOURCE = 22   # UBSCore: the command ring to take from next (round robin over the sources)
 S_WORDS = 24
 
 
@@ -109,13 +110,28 @@ def post_wakes(st, wakers) -> None:
         st[S_WAKE] = 0
 
 
+@kernel(inline="always")
+def _take_commands(ctrls, slots, words, max_n, st):
+    """A batch from the next source's command ring that has one (round robin,
+    so no source starves another); how many records."""
+    n_sources = len(ctrls)
+    for k in range(n_sources):
+        r = (st[S_NEXT_SOURCE] + k) % n_sources
+        n = ring_consume(ctrls[r], slots[r], words, max_n)
+        if n > 0:
+            st[S_NEXT_SOURCE] = r + 1
+            return n
+    return 0
+
+
 @kernel()
-def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
-             cmd_ctrl, cmd_slots, cmds, cmd_words, set_ctrl, set_slots, sets, set_words,
-             ord_ctrl, ord_slots, fwd_words, log_ctrl, log_slots, log_words,
+def ubs_loop(u, out_c, out_s, to_me, n_to_me, log, n_log,
+             cmd_ctrls, cmd_slots, cmds, cmd_words, settles_ctrl, settles_slots, sets, settles_words,
+             order_ctrl, order_slots, to_me_words, log_ctrl, log_slots, log_words,
              st, chunk, max_polls, budget):
     """UBSCore: settles first (they free the ME and may end a stall), then up
-    to `chunk` commands unless one is waiting; outputs are published every
+    to `chunk` commands unless one is waiting, taken from the sources' command
+    rings (tuples cmd_ctrls, cmd_slots) in turn, a batch at a time; outputs are published every
     turn, so a full ring never stops the settles (no deadlock with the ME).
     UBSCore's own events only serve its checks here (settlement's replica
     writes them): they are dropped each turn."""
@@ -127,7 +143,7 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
         # -- settles
         if st[S_IN2_HEAD] == st[S_IN2_TAIL]:
             st[S_IN2_HEAD] = 0
-            st[S_IN2_TAIL] = ring_consume(set_ctrl, set_slots, set_words, len(sets))
+            st[S_IN2_TAIL] = ring_consume(settles_ctrl, settles_slots, settles_words, len(sets))
         if st[S_IN2_HEAD] < st[S_IN2_TAIL]:
             h = ubs_apply(u, out_s, sets, st[S_IN2_HEAD], st[S_IN2_TAIL], settled)
             out_s.n[N_BEV] = 0
@@ -142,28 +158,28 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
         if st[S_STALL_SINCE] == 0 and (st[S_STOP_AT] == 0 or seq < st[S_STOP_AT]):
             if st[S_IN_HEAD] == st[S_IN_TAIL]:
                 st[S_IN_HEAD] = 0
-                st[S_IN_TAIL] = ring_consume(cmd_ctrl, cmd_slots, cmd_words, len(cmds))
+                st[S_IN_TAIL] = _take_commands(cmd_ctrls, cmd_slots, cmd_words, len(cmds), st)
             if st[S_IN_HEAD] < st[S_IN_TAIL]:
                 # Near recent stalls, forward in small chunks: the ME starts on
                 # them while UBSCore sequences on, so the next stall is shorter.
                 n = chunk if seq - st[S_STALL_SEQ] > _STALL_NEAR else min(chunk, _STALL_CHUNK)
                 h, status = ubs_sequence(u, out_c, cmds, st[S_IN_HEAD],
                                          min(st[S_IN_TAIL], st[S_IN_HEAD] + n),
-                                         fwd, n_fwd, log, n_log, st[S_SETTLED], st[S_IN_TAIL])
+                                         to_me, n_to_me, log, n_log, st[S_SETTLED], st[S_IN_TAIL])
                 out_c.n[N_OEV] = 0
                 out_c.n[N_BEV] = 0
                 work |= h != st[S_IN_HEAD]
                 st[S_IN_HEAD] = h
                 seq = u.ctr[U_SEQ]
                 if seq > st[S_MARKED]:
-                    append_mark(fwd, n_fwd, seq)
+                    append_mark(to_me, n_to_me, seq)
                     st[S_MARKED] = seq
                 if status == SEQ_BARRIER:
                     st[S_STALL_SINCE] = max(cycles(), 1)
                     st[S_STALLS] += 1
                     st[S_STALL_BEHIND] += seq - st[S_SETTLED]
                     st[S_STALL_SEQ] = seq
-        f0 = _flush(ord_ctrl, ord_slots, fwd_words, n_fwd, 0, st, 0)
+        f0 = _flush(order_ctrl, order_slots, to_me_words, n_to_me, 0, st, 0)
         f1 = _flush(log_ctrl, log_slots, log_words, n_log, 0, st, 1)
         st[S_FLUSHED] = 1 if (f0 and f1) else 0
         polls, status = _end_turn(st, work, pub0, polls, max_polls)
@@ -173,9 +189,9 @@ def ubs_loop(u, out_c, out_s, fwd, n_fwd, log, n_log,
 
 
 @kernel()
-def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
-            mo_ctrl, mo_slots, mo_words, mt_ctrl, mt_slots, mt_words,
-            su_ctrl, su_slots, su_words, ss_ctrl, ss_slots, ss_words,
+def me_loop(me, out, marked, order_ctrl, order_slots, cmds, cmd_words,
+            orders_ctrl, orders_slots, orders_words, trades_ctrl, trades_slots, trades_words,
+            settles_ctrl, settles_slots, settles_words, me_settles_ctrl, me_settles_slots, me_settles_words,
             control, st, chunk, max_polls, budget):
     """The ME: run accepted commands, publish order and trade events, and the
     settle messages to both UBSCore and settlement; vouch (ME_DONE) for every
@@ -187,18 +203,18 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
         idle = me_idle(me)
         if st[S_IN_HEAD] == st[S_IN_TAIL] and idle:
             st[S_IN_HEAD] = 0
-            st[S_IN_TAIL] = ring_consume(ord_ctrl, ord_slots, cmd_words, len(cmds))
+            st[S_IN_TAIL] = ring_consume(order_ctrl, order_slots, cmd_words, len(cmds))
         if st[S_IN_HEAD] < st[S_IN_TAIL] or not idle:
             n0 = out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE]
             h = me_batch(me, out, cmds, st[S_IN_HEAD], min(st[S_IN_TAIL], st[S_IN_HEAD] + chunk),
                          marked, st[S_IN_TAIL])
             work |= h != st[S_IN_HEAD] or out.n[N_OEV] + out.n[N_TEV] + out.n[N_SETTLE] != n0
             st[S_IN_HEAD] = h
-        f0 = _flush(mo_ctrl, mo_slots, mo_words, out.n, N_OEV, st, 0)
-        f1 = _flush(mt_ctrl, mt_slots, mt_words, out.n, N_TEV, st, 1)
+        f0 = _flush(orders_ctrl, orders_slots, orders_words, out.n, N_OEV, st, 0)
+        f1 = _flush(trades_ctrl, trades_slots, trades_words, out.n, N_TEV, st, 1)
         n = out.n[N_SETTLE]
-        f2 = _publish(su_ctrl, su_slots, su_words, n, st, 2)
-        f3 = _publish(ss_ctrl, ss_slots, ss_words, n, st, 3)
+        f2 = _publish(settles_ctrl, settles_slots, settles_words, n, st, 2)
+        f3 = _publish(me_settles_ctrl, me_settles_slots, me_settles_words, n, st, 3)
         if f2 and f3 and n > 0:
             out.n[N_SETTLE] = 0
             st[S_SENT + 2] = 0
@@ -216,7 +232,7 @@ def me_loop(me, out, marked, ord_ctrl, ord_slots, cmds, cmd_words,
 
 @kernel()
 def settle_take(ctrls, slots, bufs, pos):
-    """Settlement: take everything the four rings hold (in P_* order). Returns
+    """Settlement: take everything its four input rings hold (in engine/replica P_* order). Returns
     -1, or the stream whose buffer is full and must grow first."""
     for p in range(4):
         if not ring_take_all(ctrls[p], slots[p], bufs[p], pos, p):

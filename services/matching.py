@@ -22,23 +22,23 @@ from ..runtime.wiring import Wiring
 
 class Matching:
     def __init__(self, wiring: Wiring, me, final_path, snapshots=None):
-        """snapshots: a services/snapshot.PartWriter to cut snapshots with (None: never)."""
+        """snapshots: a storage/snapshot.PartWriter to cut snapshots with (None: never)."""
         self.wiring, self.me, self.final_path = wiring, me, final_path
         self.snapshots, self.snapped = snapshots, 0
         cfg, rings = wiring.cfg, wiring.rings
         out = new_out()
         cmds = np.zeros(cfg.batch, R.CMD)
         self.st = np.zeros(L.S_WORDS, np.int64)
-        r = {n: rings[n] for n in ("order", "m_oev", "m_tev", "settle", "m_set")}
+        r = {n: rings[n] for n in ("order", "me_orders", "me_trades", "settles", "me_settles")}
         self.args = (me, out, np.zeros(1, np.int64),
                      r["order"].ctrl, r["order"].slots, cmds, r["order"].words_of(cmds),
-                     r["m_oev"].ctrl, r["m_oev"].slots, r["m_oev"].words_of(out.oev),
-                     r["m_tev"].ctrl, r["m_tev"].slots, r["m_tev"].words_of(out.tev),
-                     r["settle"].ctrl, r["settle"].slots, r["settle"].words_of(out.settle),
-                     r["m_set"].ctrl, r["m_set"].slots, r["m_set"].words_of(out.settle),
+                     r["me_orders"].ctrl, r["me_orders"].slots, r["me_orders"].words_of(out.oev),
+                     r["me_trades"].ctrl, r["me_trades"].slots, r["me_trades"].words_of(out.tev),
+                     r["settles"].ctrl, r["settles"].slots, r["settles"].words_of(out.settle),
+                     r["me_settles"].ctrl, r["me_settles"].slots, r["me_settles"].words_of(out.settle),
                      wiring.control.words, self.st, cfg.forward_every)
         self.inp = r["order"]
-        self.outs = [r["m_oev"], r["m_tev"], r["settle"], r["m_set"]]      # the loop's output numbers
+        self.outs = [r["me_orders"], r["me_trades"], r["settles"], r["me_settles"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
         self.max_polls = cfg.loop_spins
         self.turns = 1 << 16         # loop turns per step (between heartbeats)

@@ -3,14 +3,15 @@
 A thin shell around the compiled loop `services/loops.ubs_loop`, which runs
 engine/stages.py: settle messages first (they free the ME and may end a
 stall), then commands. Accepted commands go to the ME, with a mark after each
-chunk; every sequenced command goes to the log ring (settlement replays it;
-with durability it is the order WAL). When a command must wait for every
+chunk; every sequenced command goes to the log ring (the journal makes it
+durable, settlement replays it). When a command must wait for every
 earlier seq to settle (engine/stages.py), commands stop while settles keep
 flowing; the count and time of these stalls, and how many seqs were still
 unsettled when each began, are reported. Waiting for space on any ring never
 stops the draining of the settle ring, so the UBSCore <-> ME cycle cannot
 deadlock (DESIGN.md section 4). A snapshot request stops sequencing at the
-current seq until its cut is taken (services/snapshot.py).
+current seq until its cut is taken (storage/snapshot.py). Commands come from
+every source's ring (runtime/topology.py), taken in turn.
 """
 from __future__ import annotations
 
@@ -23,34 +24,37 @@ from ..engine.ubscore import U_SEQ
 from ..ipc.atomics import cycles_per_ns
 from . import loops as L
 from ..runtime.control import SNAP_AT, SNAP_ME, SNAP_REQ
+from ..runtime.topology import command_ring
 from ..runtime.wiring import Wiring
 
 
 class UbsCore:
     def __init__(self, wiring: Wiring, u, stats, settled: int = 0, snapshots=None):
         """settled: every seq up to this is in u already (a recovered state).
-        snapshots: a services/snapshot.PartWriter to cut snapshots with (None: never)."""
+        snapshots: a storage/snapshot.PartWriter to cut snapshots with (None: never)."""
         self.wiring, self.u, self.stats = wiring, u, stats
         cfg, rings = wiring.cfg, wiring.rings
         out_c = new_out(settle_cap=1)            # events of commands (for its checks only)
         out_s = new_out(settle_cap=1)            # events of settles (dropped)
         cmds = np.zeros(cfg.batch, R.CMD)
         sets = np.zeros(cfg.batch, R.SETTLE)
-        fwd = np.zeros(cfg.batch + 2, R.CMD)     # room for the mark
+        to_me = np.zeros(cfg.batch + 2, R.CMD)   # room for the mark
         log = np.zeros(cfg.batch + 2, R.CMD)
         self.st = np.zeros(L.S_WORDS, np.int64)
         self.st[L.S_SETTLED] = self.st[L.S_MARKED] = settled
-        r = {n: rings[n] for n in ("cmd", "settle", "order", "log")}
-        self.args = (u, out_c, out_s, fwd, np.zeros(1, np.int64), log, np.zeros(1, np.int64),
-                     r["cmd"].ctrl, r["cmd"].slots, cmds, r["cmd"].words_of(cmds),
-                     r["settle"].ctrl, r["settle"].slots, sets, r["settle"].words_of(sets),
-                     r["order"].ctrl, r["order"].slots, r["order"].words_of(fwd),
+        sources = [rings[command_ring(s)] for s in wiring.topology.sources]
+        r = {n: rings[n] for n in ("settles", "order", "log")}
+        self.args = (u, out_c, out_s, to_me, np.zeros(1, np.int64), log, np.zeros(1, np.int64),
+                     tuple(s.ctrl for s in sources), tuple(s.slots for s in sources), cmds,
+                     sources[0].words_of(cmds),
+                     r["settles"].ctrl, r["settles"].slots, sets, r["settles"].words_of(sets),
+                     r["order"].ctrl, r["order"].slots, r["order"].words_of(to_me),
                      r["log"].ctrl, r["log"].slots, r["log"].words_of(log),
                      self.st, cfg.forward_every)
-        self.in_cmd, self.in_settle = r["cmd"], r["settle"]
+        self.sources, self.in_settle = sources, r["settles"]
         self.outs = [r["order"], r["log"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
-        self.settle_only = [r["settle"]]
+        self.settle_only = [r["settles"]]
         self.wait_on = None         # the inputs that can end an idle wait (None: all)
         self.max_polls = cfg.loop_spins
         self.turns = 1 << 16         # loop turns per step (between heartbeats)
@@ -93,11 +97,11 @@ class UbsCore:
             st[L.S_STOP_AT] = 0
 
     def _maybe_end(self, stalled: bool) -> None:
-        """No more commands -> close the ME's input and the log; the ME closes
+        """No more commands from any source -> close the ME's input and the log; the ME closes
         the settle ring when it is done, and then so are we."""
         st = self.st
         if (not self.order_closed and not stalled and not self.snap_at and st[L.S_IN_HEAD] == st[L.S_IN_TAIL]
-                and self.in_cmd.closed and self.in_cmd.available() == 0):
+                and all(s.closed and s.available() == 0 for s in self.sources)):
             L.close_outputs(self.outs, self.wakers)
             self.order_closed = True
         elif (self.order_closed and st[L.S_IN2_HEAD] == st[L.S_IN2_TAIL]
