@@ -9,14 +9,17 @@ process of an MT pipeline read and write.
 """
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 
+from ..config import ProcessName
 from ..engine.jit import kernel
 from ..engine.records import _dtype
 from ..ipc.atomics import load_acquire, store_release
 from ..ipc.ring import attach_segment
 
-PROCESSES = ("ingestion", "ubscore", "matching", "settlement")
+PROCESSES = get_args(ProcessName)       # config/__init__.py; pipeline.cores may name only these
 
 # int64 word index of each shared word; one 64-byte line each (the snapshot
 # words, rarely written, share one).
