@@ -25,7 +25,7 @@ import numpy as np
 import msgspec
 import psutil
 
-from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
+from xinfinity.config import Capacity, Config, Pipeline, load_yaml
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named_arrays, prefault_all
 from xinfinity.ipc.shm import instance_name as shm_instance
@@ -48,7 +48,7 @@ from xinfinity.edge import outputs
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.storage.recovery import recover
 from xinfinity.edge.sink import Sink, write_finals
-from xinfinity.app.st import ROOT
+from xinfinity.app.st import ROOT, add_config_argument
 
 
 class Resumed(NamedTuple):
@@ -350,8 +350,7 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
 
 def add_pipeline_arguments(p) -> None:
     """The options every command that runs the MT pipeline takes."""
-    p.add_argument("--config", default=str(CONFIG_DIR / "dev.yaml"),
-                   help="YAML config whose `pipeline` section sets rings, waits and cores")
+    add_config_argument(p)
     p.add_argument("--wait", choices=STRATEGIES, default=None,
                    help="how an idle process waits (overrides the config; auto: by cores and processes)")
 
@@ -371,31 +370,25 @@ def add_arguments(p) -> None:
                         "SIGTERM or Ctrl-C drains every ring and stops")
 
 
-def pipeline_config(args) -> Pipeline:
-    """The config file's pipeline section, with --wait over it; checked here
-    so that a bad value stops the command before any process starts."""
-    cfg = load_yaml(args.config).pipeline
+def load_config(args) -> Config:
+    """The --config file with --wait over its pipeline.wait; every value is
+    checked as it loads (config/__init__.py), before any process starts."""
+    cfg = load_yaml(args.config)
     if args.wait:
-        cfg = msgspec.structs.replace(cfg, wait=args.wait)
-    if cfg.wait not in STRATEGIES:
-        raise ConfigError(f"{args.config}: pipeline.wait {cfg.wait!r} is not one of {STRATEGIES}")
-    if cfg.ring_capacity < 2 or cfg.ring_capacity & (cfg.ring_capacity - 1):
-        raise ConfigError(f"{args.config}: pipeline.ring_capacity {cfg.ring_capacity} is not a power of two")
-    if cfg.fsync not in POLICIES:
-        raise ConfigError(f"{args.config}: pipeline.fsync {cfg.fsync!r} is not one of {POLICIES}")
-    for key in ("batch", "forward_every", "loop_spins", "fsync_interval_ms"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{args.config}: pipeline.{key} must be at least 1")
-    unknown = set(cfg.cores) - set(DATASET.names)
-    if unknown:
-        raise ConfigError(f"{args.config}: pipeline.cores names {sorted(unknown)}; the processes are {DATASET.names}")
+        cfg = msgspec.structs.replace(cfg, pipeline=msgspec.structs.replace(cfg.pipeline, wait=args.wait))
     return cfg
+
+
+def pipeline_config(args) -> Pipeline:
+    """The pipeline section of `load_config` (the tools' runs keep the default capacity)."""
+    return load_config(args).pipeline
 
 
 def main(args) -> int:
     if getattr(args, "sources", 1) < 1:
         raise SystemExit("xinf pipeline mt: --sources must be at least 1")
-    perf = run_mt(args.input, args.out, args.dust, pipeline_config(args),
+    cfg = load_config(args)
+    perf = run_mt(args.input, args.out, args.dust, cfg.pipeline, capacity=cfg.capacity,
                   wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", None),
                   sources=getattr(args, "sources", 1), until_stopped=getattr(args, "until_stopped", False))
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")

@@ -11,12 +11,12 @@ in separate processes.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, get_args
 
 import numpy as np
 from .jit import kernel
 
-from ..config import Asset, Capacity, Symbol
+from ..config import Asset, Capacity, DustPolicy, StpMode, Symbol
 from . import records as R
 from .book import C_PENDING, book_levels, new_me_state
 from .hashmap import hm_get
@@ -110,6 +110,11 @@ def _open_orders(me, lock_of_ref, out, levels):
     return n
 
 
+# The config's names (checked when a Symbol is made, or a WAL or the command
+# line gives a dust policy) are exactly those the records have codes for.
+assert set(get_args(StpMode)) == set(R.STP_CODES) and set(get_args(DustPolicy)) == set(R.DUST_CODES)
+
+
 def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity) -> np.ndarray:
     """SYMBOL records indexed by symbol id, from the config."""
     by_id = {a.id: a for a in assets}
@@ -121,8 +126,6 @@ def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity)
         for role, aid in (("base", s.base_asset_id), ("quote", s.quote_asset_id)):
             if aid not in by_id:
                 raise ValueError(f"symbol {s.name}: {role} asset {aid} is not configured")
-        if s.stp not in R.STP_CODES:
-            raise ValueError(f"symbol {s.name}: stp {s.stp!r} is not one of {sorted(R.STP_NAMES.values())}")
         for name in ("maker_fee_ppm", "taker_fee_ppm"):
             v = getattr(s, name)
             if not 0 <= v <= 1_000_000:
@@ -161,9 +164,8 @@ def _assets_ok(assets: list[Asset], capacity: Capacity) -> np.ndarray:
 
 
 def build_ubs(assets: list[Asset], symbols: list[Symbol], dust: int, capacity: Capacity):
-    """UBSCore's state from the config (fee accounts get their user slots)."""
-    if dust not in R.DUST_NAMES:
-        raise ValueError(f"dust policy {dust!r} is not one of {R.DUST_NAMES}")
+    """UBSCore's state from the config (fee accounts get their user slots);
+    dust: a code of R.DUST_CODES."""
     syms = symbol_table(assets, symbols, capacity)
     u = new_ubs_state(syms, _assets_ok(assets, capacity), capacity.max_users, capacity.max_orders, dust)
     for s in symbols:

@@ -17,10 +17,11 @@ module: adding a process is an entry here plus its module in services/.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import numpy as np
 
+from ..config import ProcessName
 from ..engine import records as R
 
 
@@ -92,4 +93,5 @@ def pipeline(sources: tuple[str, ...] = ("ingestion",)) -> Topology:
 
 
 DATASET = pipeline()                # a dataset run: ingestion is the one source
+assert DATASET.names == get_args(ProcessName), "config.ProcessName must name the pipeline's processes"
 DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order
