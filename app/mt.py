@@ -140,7 +140,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
 
     def ubs_state():
         if resumed:
-            return resumed.core.u
+            return resumed.core.ubs
         u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(u)
         return u

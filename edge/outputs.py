@@ -36,6 +36,8 @@ __all__ = [
     "EVENT_FILES", "EVENTS_FORMAT_FILE",
 ]
 
+_CHUNK = 1 << 16          # rows formatted per call (lost in the move to edge/)
+
 LEDGER_FILE = "t2_ledger.csv"
 BALANCES_FILE = "t2_balances_final.csv"
 ORDERBOOK_FILE = "t2_orderbook.csv"

@@ -37,12 +37,12 @@ class DivergenceError(RuntimeError):
 class Settlement:
     def __init__(self, wiring: Wiring, replica, sink):
         """replica: a fresh UBSCore state, or a recovered one (whose refs UBSCore shares)."""
-        self.wiring, self.u, self.sink = wiring, replica, sink
+        self.wiring, self.ubs, self.sink = wiring, replica, sink
         self.rings = [wiring.rings[n] for n in _STREAMS]
         cap = wiring.cfg.ring_capacity
         self.bufs = [np.zeros(cap, r.dtype) for r in self.rings]
         self.pos = np.zeros(2 * len(_STREAMS), np.int64)
-        self.rs = np.zeros(4, np.int64)
+        self.replay_state = np.zeros(4, np.int64)
         self.refmap = np.full(len(replica.locks), -1, np.int32)    # UBSCore's ref -> the replica's
         held = np.flatnonzero(replica.locks["in_use"] == 1)
         self.refmap[held] = held            # recovered orders: UBSCore's copy has the same refs
@@ -55,7 +55,7 @@ class Settlement:
         b = self.bufs
         self.take_args = (tuple(r.ctrl for r in self.rings), tuple(r.slots for r in self.rings),
                           tuple(R.words(x) for x in b), self.pos)
-        self.args = (self.u, self.out, self.refmap, b[0], b[1], b[2], b[3], self.pos)
+        self.args = (self.ubs, self.out, self.refmap, b[0], b[1], b[2], b[3], self.pos)
 
     def _take(self) -> None:
         """Everything the rings hold, into the buffers (grown when they must)."""
@@ -72,9 +72,9 @@ class Settlement:
         """Replay up to `upto`, flushing the output as it fills; True if any event came."""
         got = False
         while True:
-            code = replay(*self.args, upto, self.rs)
+            code = replay(*self.args, upto, self.replay_state)
             if code == REPLAY_DIVERGED:
-                raise DivergenceError(f"the replica's decision on seq {self.rs[RS_DIVERGED]} differs "
+                raise DivergenceError(f"the replica's decision on seq {self.replay_state[RS_DIVERGED]} differs "
                                       "from UBSCore's: MT is not ST")
             got |= flush_events(self.out, self.sink)
             if code == REPLAY_DONE:
@@ -100,4 +100,4 @@ class Settlement:
 
     def lock_of_ubs_ref(self) -> np.ndarray:
         """The replica's lock of each order, by UBSCore's ref (for the book the ME leaves)."""
-        return self.u.locks["lock"][self.refmap]
+        return self.ubs.locks["lock"][self.refmap]
