@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     _add_drill(sub)
     args = ap.parse_args(argv)
     from xinfinity.config import ConfigError
-    from xinfinity.storage.wal_dir import JournalError
+    from xinfinity.storage.wal_dir import WalDirError
     from xinfinity.runtime.supervisor import PipelineError
     from xinfinity.storage.wal import WalError
     from xinfinity.edge.dataset import DatasetError
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     except ConfigError as e:
         print(f"xinf: bad config: {e}", file=sys.stderr)
         return 2
-    except (JournalError, WalError) as e:
+    except (WalDirError, WalError) as e:
         print(f"xinf: WAL: {e}", file=sys.stderr)
         return 2
     except PipelineError as e:

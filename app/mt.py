@@ -1,7 +1,8 @@
 """`xinf pipeline mt`: a dataset through the multi-process pipeline.
 
-Ingestion, UBSCore, the ME and settlement run as separate processes under the
-supervisor (services/), joined by shared-memory rings. Settlement writes
+Ingestion, UBSCore, the ME, the journal and settlement run as separate
+processes under the supervisor (runtime/), joined by shared-memory rings as
+runtime/topology.py declares them. Settlement writes
 exactly the files `xinf pipeline st` writes; perf.txt has the pipeline's time
 (first command published to last event merged) and each process's figures:
 time in steps that did work, steps, sleeps on its semaphore, and UBSCore's
@@ -24,14 +25,17 @@ import numpy as np
 import msgspec
 import psutil
 
-from xinfinity.config import CONFIG_DIR, Capacity, ConfigError, Pipeline, load_yaml
+from xinfinity.config import Capacity, Config, Pipeline, load_yaml
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named_arrays, prefault_all
 from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
-from xinfinity.runtime.control import PROC_STATS, PROCESSES
+from xinfinity.runtime.control import PROC_STATS
+from xinfinity.runtime.topology import DATASET
+from xinfinity.runtime.topology import pipeline as pipeline_topology
 from xinfinity.services.ingestion import Ingestion
-from xinfinity.storage.wal_dir import SNAPSHOTS, SUPERVISOR_PID, Journal, JournalError, check_fresh
+from xinfinity.services.journal import Journal
+from xinfinity.storage.wal_dir import SNAPSHOTS, SUPERVISOR_PID, WalDir, WalDirError, check_fresh
 from xinfinity.storage.snapshot import PartWriter, Scheduler, seq_of, snapshots_in
 from xinfinity.storage.wal import POLICIES
 from xinfinity.services.matching import Matching
@@ -44,19 +48,57 @@ from xinfinity.edge import outputs
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.storage.recovery import recover
 from xinfinity.edge.sink import Sink, write_finals
-from xinfinity.app.st import ROOT
+from xinfinity.app.st import ROOT, add_config_argument
 
 
 class Resumed(NamedTuple):
     """The state a restarted pipeline starts from (`recover_pipeline`)."""
     core: Core          # after every command the WAL holds
     journaled: int      # the last seq the WAL holds
-    figures: dict       # tools/replay.recover's
+    figures: dict       # storage/recovery.recover's
+    starts: tuple       # per source: how many of its commands the WAL holds
 
 
-def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None) -> Resumed:
+def source_names(n: int) -> tuple[str, ...]:
+    """The sources of a dataset run: `ingestion`, or ingestion0.. when the
+    dataset is dealt to several (service mode's stand-in for gateway workers)."""
+    if n < 1:
+        raise ValueError(f"a pipeline needs at least one source, not {n}")
+    return ("ingestion",) if n == 1 else tuple(f"ingestion{k}" for k in range(n))
+
+
+def deal(ds, n: int) -> list[np.ndarray]:
+    """The dataset's commands (initial deposits first) dealt to n sources by
+    user id, each part in dataset order: a user's commands, deposits first,
+    go through one source in order, as one client's would through one gateway."""
+    cmds = np.concatenate([ds.deposits, ds.commands])
+    if n == 1:
+        return [cmds]
+    return [cmds[cmds["user_id"] % n == k] for k in range(n)]
+
+
+def _check_sources(wal_dir, parts: list[np.ndarray], wal: np.ndarray) -> tuple:
+    """Each source's commands in the WAL must be a prefix of its part (else the
+    WAL is another dataset's); returns how many each has there."""
+    n = len(parts)
+    starts = []
+    for k, part in enumerate(parts):
+        mine = wal if n == 1 else wal[wal["user_id"] % n == k]
+        if len(mine) > len(part):
+            raise WalDirError(f"{wal_dir}: the WAL holds {len(mine)} commands of source {k}, "
+                              f"the dataset {len(part)}: it is another dataset's")
+        for f in ("kind", "user_id", "order_id", "symbol", "price", "qty", "amount"):
+            bad = np.flatnonzero(part[f][:len(mine)] != mine[f])
+            if len(bad):
+                raise WalDirError(f"{wal_dir}: the WAL's command {int(mine['seq'][bad[0]])} differs from "
+                                  f"command {int(bad[0]) + 1} of source {k} ({f}): it is another dataset's")
+        starts.append(len(mine))
+    return tuple(starts)
+
+
+def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None, sources: int = 1) -> Resumed:
     """After a crash: cut the output files back to what is surely complete
-    (tools/st.Sink.resume), rebuild the state from the WAL (and a snapshot no
+    (edge/sink.Sink.resume), rebuild the state from the WAL (and a snapshot no
     newer than those files), writing the events the files lack, and check
     that the WAL holds this dataset's commands. core: a fresh one to use."""
     sink = Sink.resume(pathlib.Path(out_dir)) if out_dir is not None else None
@@ -64,34 +106,41 @@ def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None) -> Resumed:
     if sink:
         sink.ledger.close()
         sink.events.close()
+    if sources > 1:
+        starts = _check_sources(wal_dir, deal(ds, sources), np.concatenate([j.deposits, j.commands]))
+        return Resumed(core, figures["wal_commands"], figures, starts)
     if len(ds.deposits) != len(j.deposits) and len(j.commands):
-        raise JournalError(f"{wal_dir}: the WAL has {len(j.deposits)} initial deposits, the dataset "
+        raise WalDirError(f"{wal_dir}: the WAL has {len(j.deposits)} initial deposits, the dataset "
                            f"{len(ds.deposits)}: it is another dataset's")
     for name, mine, wals in (("balances_init.csv", ds.deposits, j.deposits), ("orders", ds.commands, j.commands)):
         for f in ("kind", "user_id", "order_id", "symbol", "price", "qty", "amount"):
             bad = np.flatnonzero(mine[f][:len(wals)] != wals[f])
             if len(bad):
-                raise JournalError(f"{wal_dir}: the WAL's command {int(wals['seq'][bad[0]])} differs from row "
+                raise WalDirError(f"{wal_dir}: the WAL's command {int(wals['seq'][bad[0]])} differs from row "
                                    f"{int(bad[0]) + 1} of the dataset's {name} ({f}): it is another dataset's")
-    return Resumed(core, figures["wal_commands"], figures)
+    return Resumed(core, figures["wal_commands"], figures, (figures["wal_commands"],))
 
 
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
-              fsync: str = "every_batch", resumed: Resumed | None = None, fsync_interval_ms: int = 5) -> dict:
+              fsync: str = "every_batch", resumed: Resumed | None = None, fsync_interval_ms: int = 5,
+              sources: int = 1, hold: bool = False) -> dict:
     """How each process builds its service (in the child, after the fork);
-    after a crash, from the recovered state (each child has its own copy)."""
-    cmds = np.concatenate([ds.deposits, ds.commands])
+    after a crash, from the recovered state (each child has its own copy).
+    sources: how many sources the dataset is dealt to; hold: they keep their
+    rings open until the supervisor's stop (service mode)."""
+    parts = deal(ds, sources)
     dust_code = R.DUST_CODES[dust]
     asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
     me_final = tmp / "me.npz"
     start = resumed.journaled if resumed else 0
+    starts = resumed.starts if resumed else (0,) * sources
 
-    def ingestion(w, stats):
-        return Ingestion(w, cmds, start)
+    def source(k, name):
+        return lambda w, stats: Ingestion(w, parts[k], starts[k], name, hold)
 
     def ubs_state():
         if resumed:
-            return resumed.core.u
+            return resumed.core.ubs
         u = build_ubs(ds.assets, ds.symbols, dust_code, capacity)
         prefault_all(u)
         return u
@@ -114,16 +163,19 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         prefault_all(me)
         return Matching(w, me, me_final, snapshots("me"))
 
+    def journal(w, stats):
+        if wal_dir is None:
+            return Journal(w)
+        if resumed:
+            return Journal(w, WalDir.reopen(wal_dir, fsync, fsync_interval_ms), start)
+        # Dealt to several sources, the WAL interleaves deposits and rows: it has no initial deposits.
+        deposits = len(ds.deposits) if sources == 1 else 0
+        return Journal(w, WalDir(wal_dir, ds.path, dust, deposits, fsync, fsync_interval_ms))
+
     def settlement(w, stats):
         replica = ubs_state()
-        if resumed:
-            sink = Sink.resume(out_dir, start) if out_dir else Sink(None)
-            journal = Journal.reopen(wal_dir, fsync, fsync_interval_ms)
-        else:
-            sink = Sink(out_dir)
-            journal = (Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, fsync_interval_ms)
-                       if wal_dir is not None else None)
-        svc = Settlement(w, replica, sink, journal, start)
+        sink = (Sink.resume(out_dir, start) if out_dir else Sink(None)) if resumed else Sink(out_dir)
+        svc = Settlement(w, replica, sink)
 
         def finish():
             if out_dir is None:
@@ -137,21 +189,22 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         svc.finish = finish
         return svc
 
-    return {"ingestion": ingestion, "ubscore": ubscore, "matching": matching, "settlement": settlement}
+    return {**{name: source(k, name) for k, name in enumerate(source_names(sources))},
+            "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement}
 
 
 def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) -> None:
-    """Build UBSCore, the ME and settlement once here, on a tiny state and
+    """Build UBSCore, the ME, the journal and settlement once here, on a tiny state and
     rings, so that their compiled loops are loaded in this process: the
     processes a restart forks then start without loading them each (the types,
     not the sizes, pick the compiled code)."""
     tiny = Capacity(max_users=16, max_assets=max(a.id for a in ds.assets) + 1, max_orders=15, max_buckets=4)
     w = Wiring.create(msgspec.structs.replace(pipeline, ring_capacity=16, batch=8), instance=f"{shm_instance()}-warm")
     try:
-        stats = np.zeros(len(PROCESSES), PROC_STATS)
+        stats = np.zeros(len(DATASET.names), PROC_STATS)
         builders = _builders(ds, None, dust, tiny, tmp)
-        for i, name in enumerate(PROCESSES):
-            if name != "ingestion":
+        for i, name in enumerate(DATASET.names):
+            if name not in DATASET.sources:
                 builders[name](w, stats[i])
     finally:
         w.close()
@@ -159,8 +212,13 @@ def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) 
 
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
            ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str | None = None,
-           watch=None, on_ready=None, on_recovered=None, restarts: int | None = None) -> dict:
+           watch=None, on_ready=None, on_recovered=None, restarts: int | None = None,
+           sources: int = 1, until_stopped: bool = False) -> dict:
     """Run the MT pipeline; returns the perf figures (also written to perf.txt).
+    sources: deal the dataset to that many sources (`deal`), each with its
+    command ring into UBSCore. until_stopped (service mode): the sources keep
+    their rings open when their commands run out, and SIGTERM or SIGINT
+    stops the pipeline by draining every ring.
     out_dir None: run everything but write nothing (the benchmark). With a
     WAL, a crash is followed by a restart through recovery (at most
     `restarts`, default the config's); on_recovered(Resumed) runs after each
@@ -179,8 +237,11 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     restarts = pipeline.restarts if restarts is None else restarts
 
+    topology = pipeline_topology(source_names(sources))
+
     def builders(resumed: Resumed | None = None) -> dict:
-        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms)
+        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms,
+                         sources, until_stopped)
 
     def spare_core() -> Core:       # allocated while the pipeline runs, not after a crash
         return Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False)
@@ -191,7 +252,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     def recover_and_rebuild():
         scheduler.restarted()
-        resumed = recover_pipeline(ds, out_dir, wal_dir, spare[0])
+        resumed = recover_pipeline(ds, out_dir, wal_dir, spare[0], sources)
         spare[0] = None
         if on_recovered:
             on_recovered(resumed)
@@ -207,7 +268,8 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     if wal_dir is not None and restarts:
         _load_service_kernels(ds, dust, pipeline, tmp)
-    sup = Supervisor(pipeline, builders(), recover_and_rebuild if wal_dir is not None else None, restarts)
+    sup = Supervisor(pipeline, builders(), recover_and_rebuild if wal_dir is not None else None, restarts,
+                     topology)
     if watch:
         sup.poll_s = 0.001
     pid_file = pathlib.Path(wal_dir) / SUPERVISOR_PID if wal_dir is not None else None
@@ -216,7 +278,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         pid_file.write_text(f"{os.getpid()} {psutil.Process().create_time():.3f}\n")   # pid and start: pids are reused
         old_usr1 = signal.signal(signal.SIGUSR1, lambda *_: scheduler.request())
     try:
-        stats = sup.run(on_ready, watch_run)
+        stats = sup.run(on_ready, watch_run, (signal.SIGTERM, signal.SIGINT) if until_stopped else ())
         if scheduler:
             scheduler.finish()
     finally:
@@ -231,7 +293,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
             "mt_orders_per_sec": int(len(ds.commands) / mt_s) if mt_s > 0 else 0}
     if out_dir:
         perf["trades"] = int(outputs.read_summary(out_dir / "summary.txt")["trades"])
-    for name in PROCESSES:
+    for name in topology.names:
         st = stats[name]
         perf[f"{name}.work_s"] = round(st["work_ns"] / 1e9, 3)
         perf[f"{name}.cpu_s"] = round(st["cpu_ns"] / 1e9, 3)
@@ -248,7 +310,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
 def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(wait="spin"),
                     seed: int = 0, capacity: Capacity = Capacity()) -> dict:
-    """The four services in this one process, their steps interleaved at
+    """The pipeline's services in this one process, their steps interleaved at
     random (seeded), UBSCore's and the ME's one loop turn at a time: any
     timing the processes could produce is a possible schedule here, so with
     tiny rings this tests determinism and freedom from deadlock without
@@ -260,8 +322,9 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
         out_dir.mkdir(parents=True, exist_ok=True)
     w = Wiring.create(pipeline)
     try:
-        stats = np.zeros(len(PROCESSES), PROC_STATS)
-        svcs = [b(w, stats[i]) for i, b in enumerate(_builders(ds, out_dir, dust, capacity, tmp).values())]
+        stats = np.zeros(len(DATASET.names), PROC_STATS)
+        builders = _builders(ds, out_dir, dust, capacity, tmp)
+        svcs = [builders[name](w, stats[i]) for i, name in enumerate(DATASET.names)]
         for svc in svcs:
             if hasattr(svc, "turns"):
                 svc.turns, svc.max_polls = 1, 1
@@ -279,7 +342,7 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
                     raise RuntimeError(f"no service can make progress: deadlock ({steps} steps done)")
             if svcs[i].done and hasattr(svcs[i], "finish"):
                 svcs[i].finish()
-        return dict(zip(PROCESSES, steps))
+        return dict(zip(DATASET.names, steps))
     finally:
         w.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -287,8 +350,7 @@ def run_interleaved(ds, out_dir, dust: str = "release", pipeline: Pipeline = Pip
 
 def add_pipeline_arguments(p) -> None:
     """The options every command that runs the MT pipeline takes."""
-    p.add_argument("--config", default=str(CONFIG_DIR / "dev.yaml"),
-                   help="YAML config whose `pipeline` section sets rings, waits and cores")
+    add_config_argument(p)
     p.add_argument("--wait", choices=STRATEGIES, default=None,
                    help="how an idle process waits (overrides the config; auto: by cores and processes)")
 
@@ -301,32 +363,34 @@ def add_arguments(p) -> None:
     p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
     p.add_argument("--fsync", choices=POLICIES, default=None,
                    help="WAL fsync policy (with --wal; default: the config's pipeline.fsync)")
+    p.add_argument("--sources", type=int, default=1,
+                   help="deal the dataset by user to N sources, each with its own command ring")
+    p.add_argument("--until-stopped", action="store_true",
+                   help="service mode: the sources stay open when their commands run out; "
+                        "SIGTERM or Ctrl-C drains every ring and stops")
 
 
-def pipeline_config(args) -> Pipeline:
-    """The config file's pipeline section, with --wait over it; checked here
-    so that a bad value stops the command before any process starts."""
-    cfg = load_yaml(args.config).pipeline
+def load_config(args) -> Config:
+    """The --config file with --wait over its pipeline.wait; every value is
+    checked as it loads (config/__init__.py), before any process starts."""
+    cfg = load_yaml(args.config)
     if args.wait:
-        cfg = msgspec.structs.replace(cfg, wait=args.wait)
-    if cfg.wait not in STRATEGIES:
-        raise ConfigError(f"{args.config}: pipeline.wait {cfg.wait!r} is not one of {STRATEGIES}")
-    if cfg.ring_capacity < 2 or cfg.ring_capacity & (cfg.ring_capacity - 1):
-        raise ConfigError(f"{args.config}: pipeline.ring_capacity {cfg.ring_capacity} is not a power of two")
-    if cfg.fsync not in POLICIES:
-        raise ConfigError(f"{args.config}: pipeline.fsync {cfg.fsync!r} is not one of {POLICIES}")
-    for key in ("batch", "forward_every", "loop_spins", "fsync_interval_ms"):
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"{args.config}: pipeline.{key} must be at least 1")
-    unknown = set(cfg.cores) - set(PROCESSES)
-    if unknown:
-        raise ConfigError(f"{args.config}: pipeline.cores names {sorted(unknown)}; the processes are {PROCESSES}")
+        cfg = msgspec.structs.replace(cfg, pipeline=msgspec.structs.replace(cfg.pipeline, wait=args.wait))
     return cfg
 
 
+def pipeline_config(args) -> Pipeline:
+    """The pipeline section of `load_config` (the tools' runs keep the default capacity)."""
+    return load_config(args).pipeline
+
+
 def main(args) -> int:
-    perf = run_mt(args.input, args.out, args.dust, pipeline_config(args),
-                  wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", None))
+    if getattr(args, "sources", 1) < 1:
+        raise SystemExit("xinf pipeline mt: --sources must be at least 1")
+    cfg = load_config(args)
+    perf = run_mt(args.input, args.out, args.dust, cfg.pipeline, capacity=cfg.capacity,
+                  wal_dir=getattr(args, "wal", None), fsync=getattr(args, "fsync", None),
+                  sources=getattr(args, "sources", 1), until_stopped=getattr(args, "until_stopped", False))
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")
@@ -344,7 +408,7 @@ def snapshot_main(args) -> int:
     d = pathlib.Path(args.wal)
     pid_file = d / SUPERVISOR_PID
     if not pid_file.exists():
-        raise JournalError(f"{d}: no MT pipeline is running on this WAL ({SUPERVISOR_PID} is missing)")
+        raise WalDirError(f"{d}: no MT pipeline is running on this WAL ({SUPERVISOR_PID} is missing)")
 
     def newest():
         snaps = snapshots_in(d / SNAPSHOTS)
@@ -358,7 +422,7 @@ def snapshot_main(args) -> int:
     except psutil.Error:
         ours = False
     if not ours:
-        raise JournalError(f"{pid_file}: the supervisor it names (pid {pid}) is not running")
+        raise WalDirError(f"{pid_file}: the supervisor it names (pid {pid}) is not running")
     os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:

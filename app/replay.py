@@ -12,9 +12,8 @@ from __future__ import annotations
 import pathlib
 import time
 
-import numpy as np
 
-from xinfinity.storage.wal_dir import open_journal
+from xinfinity.storage.wal_dir import open_wal_dir
 
 from xinfinity.edge import outputs
 from xinfinity.storage.recovery import recover
@@ -29,7 +28,7 @@ def add_arguments(p) -> None:
 
 def replay(wal_dir, out_dir) -> dict:
     t0 = time.perf_counter()
-    j = open_journal(wal_dir)
+    j = open_wal_dir(wal_dir)
     t_open = time.perf_counter() - t0
     ds = Dataset(path=pathlib.Path(wal_dir), assets=j.assets, symbols=j.symbols, deposits=j.deposits,
                  commands=j.commands, rows=len(j.commands))

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from xinfinity.config import Capacity
+from xinfinity.config import CONFIG_DIR, Capacity, FsyncPolicy, load_yaml
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 from xinfinity.edge import outputs
@@ -39,12 +39,13 @@ def _sequenced(core: Core, cmds: np.ndarray) -> np.ndarray:
 
 
 def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
-           check_invariants: bool = False, wal_dir=None, fsync: str = "every_batch", ds=None,
-           capacity: Capacity = Capacity(), snapshot_every: int = 0) -> dict:
+           check_invariants: bool = False, wal_dir=None, fsync: FsyncPolicy = "every_batch", ds=None,
+           capacity: Capacity = Capacity(), snapshot_every: int = 0, fsync_interval_ms: int = 5) -> dict:
     """Run the ST pipeline; returns the perf figures (also written to perf.txt).
     check_invariants: assert TRADING_RULES section 7 after every batch (debug;
     its time is excluded from core_s). wal_dir: persist every batch of
-    commands to the order WAL there (fsync policy `fsync`) before running it.
+    commands to the order WAL there (fsync policy `fsync`, and under
+    interval_ms at most `fsync_interval_ms` between syncs) before running it.
     ds: an already loaded dataset (replay passes the WAL's). snapshot_every:
     with a WAL, snapshot the state after a batch once that many commands ran
     since the last one (in wal_dir/snapshots)."""
@@ -55,8 +56,8 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity)
     journal = None
     if wal_dir is not None:
-        from xinfinity.storage.wal_dir import SNAPSHOTS, Journal
-        journal = Journal(wal_dir, ds.path, dust, len(ds.deposits), fsync, capacity=capacity)
+        from xinfinity.storage.wal_dir import SNAPSHOTS, WalDir
+        journal = WalDir(wal_dir, ds.path, dust, len(ds.deposits), fsync, fsync_interval_ms, capacity=capacity)
     last_snapshot = [0]
     snapshot_s = [0.0]
     initial = {}
@@ -106,22 +107,32 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     return perf
 
 
+def add_config_argument(p) -> None:
+    p.add_argument("--config", default=str(CONFIG_DIR / "dev.yaml"),
+                   help="YAML config: `capacity` sizes the core; `pipeline` sets the WAL's fsync, "
+                        "and for MT rings, waits and cores")
+
+
 def add_arguments(p) -> None:
     p.add_argument("--input", required=True, help="dataset directory")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--dust", choices=sorted(R.DUST_CODES), default="release")
+    add_config_argument(p)
     p.add_argument("--check-invariants", action="store_true",
                    help="debug: assert conservation, locks and an uncrossed book after every batch")
     p.add_argument("--wal", default=None, help="write the order WAL (and what replaying it needs) into this directory")
-    p.add_argument("--fsync", choices=POLICIES, default="every_batch",
-                   help="WAL fsync policy (with --wal)")
+    p.add_argument("--fsync", choices=POLICIES, default=None,
+                   help="WAL fsync policy (with --wal; default: the config's pipeline.fsync)")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="with --wal: snapshot the state every N commands (0: never)")
 
 
 def main(args) -> int:
+    cfg = load_yaml(args.config)
     perf = run_st(args.input, args.out, args.dust, check_invariants=args.check_invariants,
-                  wal_dir=args.wal, fsync=args.fsync, snapshot_every=args.snapshot_every)
+                  wal_dir=args.wal, fsync=args.fsync or cfg.pipeline.fsync,
+                  fsync_interval_ms=cfg.pipeline.fsync_interval_ms, capacity=cfg.capacity,
+                  snapshot_every=args.snapshot_every)
     print((pathlib.Path(args.out) / "summary.txt").read_text(), end="")
     for k, v in perf.items():
         print(f"{k}={v}")

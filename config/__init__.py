@@ -1,16 +1,34 @@
-"""Typed configuration: YAML or CSV decoded into msgspec Structs.
+"""Typed configuration: YAML decoded into msgspec Structs; assets and symbols
+come from a dataset's CSV files (edge/dataset.py).
 
-A bad key or type fails at load with its path (msgspec names it). Everything
-has a default that runs on one machine with no external service.
+A bad key, type or value fails at load with its path (msgspec names it: an
+enum is a `Literal`, a bound is a `Meta` constraint, what neither can say is
+checked in `__post_init__`, whose error msgspec reports at the section's
+path). The Literals below are the one list of each set of names: the modules
+that act on them take their tuples from here with `typing.get_args`.
+Everything has a default that runs on one machine with no external service.
 """
 from __future__ import annotations
 
 import pathlib
+from typing import Annotated, Literal, get_args
 
 import msgspec
 import yaml
+from msgspec import Meta
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
+
+WaitStrategy = Literal["spin", "yield", "block", "auto"]        # ipc/wait.py
+FsyncPolicy = Literal["every_batch", "interval_ms", "off"]      # storage/wal.py, docs/DURABILITY.md
+DustPolicy = Literal["release", "keep"]                         # engine/records.py DUST_CODES
+StpMode = Literal["none", "expire_taker", "expire_maker", "expire_both"]    # engine/records.py STP_CODES
+# The pipeline's processes (runtime/topology.py checks it has exactly these);
+# "ingestion" in pipeline.cores covers every ingestion source.
+ProcessName = Literal["ingestion", "ubscore", "matching", "journal", "settlement"]
+
+AtLeast1 = Annotated[int, Meta(ge=1)]
+AtLeast0 = Annotated[int, Meta(ge=0)]
 
 
 class Asset(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -30,46 +48,51 @@ class Symbol(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     maker_fee_ppm: int = 0          # fee rate in parts per million of the amount received
     taker_fee_ppm: int = 0
     fee_user_id: int = -1           # account that receives the fees; -1: none (rates must be 0)
-    stp: str = "none"               # none | expire_taker | expire_maker | expire_both
+    stp: StpMode = "none"
+
+    def __post_init__(self):
+        # Symbols are built from CSV rows, not decoded, so the Literal alone
+        # would not be checked: this holds for both.
+        if self.stp not in get_args(StpMode):
+            raise ValueError(f"symbol {self.name}: stp {self.stp!r} is not one of {get_args(StpMode)}")
 
 
 class Capacity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_users: int = 1 << 16
-    max_assets: int = 64
-    max_symbols: int = 64
-    max_orders: int = (1 << 20) - 1 # open orders at once (one more slot holds the taker)
-    max_buckets: int = 1 << 12      # 4096-tick price buckets over all books (16 KiB each)
-
-
-class Core(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    dust: str = "release"           # release | keep (compat with the Rust engine)
-    batch: int = 4096               # commands per kernel call
-    capacity: Capacity = Capacity()
+    """What the core allocates at start (ST and MT alike; a WAL records it)."""
+    max_users: AtLeast1 = 1 << 16
+    max_assets: AtLeast1 = 64
+    max_symbols: AtLeast1 = 64
+    max_orders: AtLeast1 = (1 << 20) - 1    # open orders at once (one more slot holds the taker)
+    max_buckets: AtLeast1 = 1 << 12         # 4096-tick price buckets over all books (16 KiB each)
 
 
 class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The multi-process pipeline (DESIGN.md sections 1, 4)."""
-    wait: str = "auto"              # spin | yield | block | auto (by cores and processes)
-    ring_capacity: int = 1 << 16    # records per ring (a power of two)
-    batch: int = 8192               # records a process takes from a ring at once
-    loop_spins: int = 20000         # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
-    forward_every: int = 1024       # UBSCore, ME: most commands run between two publications
-    heartbeat_timeout_s: float = 30.0   # a process whose heartbeat stands still this long is hung
-    fsync: str = "every_batch"      # with a WAL: every_batch | interval_ms | off (group commit, DURABILITY.md)
-    fsync_interval_ms: int = 5      # under interval_ms: most time between two syncs
-    restarts: int = 3               # with a WAL: restarts through recovery after a crash before giving up
-    snapshot_every_commands: int = 0    # with a WAL: snapshot every N commands (0: not by count)
-    snapshot_every_s: float = 0.0       # with a WAL: snapshot every so many seconds (0: not by time)
+    """The multi-process pipeline (DESIGN.md sections 1, 4); fsync and
+    fsync_interval_ms serve the ST pipeline's WAL too."""
+    wait: WaitStrategy = "auto"     # auto: spin only when every spinner has a core
+    ring_capacity: Annotated[int, Meta(ge=2)] = 1 << 16     # records per ring (a power of two)
+    batch: AtLeast1 = 8192          # records a process takes from a ring at once
+    loop_spins: AtLeast1 = 20000    # UBSCore, ME: empty turns of the compiled loop (~1 ms) before that
+    forward_every: AtLeast1 = 1024  # UBSCore, ME: most commands run between two publications
+    heartbeat_timeout_s: Annotated[float, Meta(gt=0)] = 30.0    # a process whose heartbeat stands still this long is hung
+    fsync: FsyncPolicy = "every_batch"      # with a WAL (group commit, DURABILITY.md)
+    fsync_interval_ms: AtLeast1 = 5 # under interval_ms: most time between two syncs
+    restarts: AtLeast0 = 3          # with a WAL: restarts through recovery after a crash before giving up
+    snapshot_every_commands: AtLeast0 = 0   # with a WAL: snapshot every N commands (0: not by count)
+    snapshot_every_s: Annotated[float, Meta(ge=0)] = 0.0    # with a WAL: snapshot every so many seconds (0: not by time)
     # CPU cores per process; a process not named here may run on any core.
     # Empty: UBSCore and the ME get a core each (when there are two or more).
-    cores: dict[str, list[int]] = {}
+    cores: dict[ProcessName, list[AtLeast0]] = {}
+
+    def __post_init__(self):
+        # A ring indexes its slots with `seq & (capacity - 1)` (ipc/ring.py).
+        if self.ring_capacity & (self.ring_capacity - 1):
+            raise ValueError(f"ring_capacity {self.ring_capacity} is not a power of two")
 
 
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    core: Core = Core()
     pipeline: Pipeline = Pipeline()
-    assets: list[Asset] = []
-    symbols: list[Symbol] = []
+    capacity: Capacity = Capacity()
 
 
 class ConfigError(ValueError):

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from numba import njit
 
-_CHUNK = 1 << 16          # rows formatted per kernel call
+ROWS_PER_CALL = 1 << 16          # rows formatted per kernel call
 _INT_WIDTH = 20           # len("-9223372036854775808")
 
 # ---------------------------------------------------------------------------
@@ -145,8 +145,8 @@ class Formatter:
         lay = self.layout
         assert len(columns) == lay.ncols
         n = len(columns[0])
-        for start in range(0, n, _CHUNK):
-            m = min(_CHUNK, n - start)
+        for start in range(0, n, ROWS_PER_CALL):
+            m = min(ROWS_PER_CALL, n - start)
             self._reserve(m)
             mat = self.mat
             for c, col in enumerate(columns):

@@ -20,14 +20,14 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 from numba import njit
 
 from xinfinity.engine import records as R
 
-from .csv_format import Layout
+from .csv_format import ROWS_PER_CALL, Layout
 
 __all__ = [
     "LedgerWriter", "EventWriter", "read_events", "dump_csv", "write_balances",
@@ -35,6 +35,8 @@ __all__ = [
     "LEDGER_FILE", "BALANCES_FILE", "ORDERBOOK_FILE", "SUMMARY_FILE", "GOLDEN_FILES",
     "EVENT_FILES", "EVENTS_FORMAT_FILE",
 ]
+
+_CHUNK = 1 << 16          # rows formatted per call (lost in the move to edge/)
 
 LEDGER_FILE = "t2_ledger.csv"
 BALANCES_FILE = "t2_balances_final.csv"
@@ -134,8 +136,8 @@ class LedgerWriter:
         _after_whole_trade(e["trade_id"], e["user_id"], e["asset"], after)
         cols = [e["trade_id"], e["user_id"], e["asset"], e["op"], e["amount"], after]
         written = 0
-        for start in range(0, n, _CHUNK):
-            written += self._fmt.write(self._f, [c[start:start + _CHUNK] for c in cols])
+        for start in range(0, n, ROWS_PER_CALL):
+            written += self._fmt.write(self._f, [c[start:start + ROWS_PER_CALL] for c in cols])
         self.rows += written
         return written
 
@@ -167,8 +169,8 @@ def write_orderbook(path, rows: np.ndarray) -> None:
     with open(path, "wb") as f:
         f.write(_ORDERBOOK.header)
         fmt = _ORDERBOOK.formatter()
-        for start in range(0, len(rows), _CHUNK):
-            r = rows[start:start + _CHUNK]
+        for start in range(0, len(rows), ROWS_PER_CALL):
+            r = rows[start:start + ROWS_PER_CALL]
             filled = r["filled"]
             fmt.write(f, [r["order_id"], r["user_id"], r["side"],
                           np.full(len(r), R.TYPE_LIMIT, dtype=np.int64), r["price"], r["qty"],
@@ -406,8 +408,8 @@ def dump_csv(bin_path, out, dtype: np.dtype | None = None) -> int:
     try:
         f.write(lay.header)
         fmt = lay.formatter()
-        for start in range(0, n, _CHUNK):
-            r = recs[start:start + _CHUNK]
+        for start in range(0, n, ROWS_PER_CALL):
+            r = recs[start:start + ROWS_PER_CALL]
             fmt.write(f, [r[name] for name in fields])
         f.flush()
     finally:

@@ -1,84 +1,62 @@
 """The single-process (ST) core: UBSCore and the ME in one loop, no rings.
 
-`st_kernel` takes a batch of commands and, for each: UBSCore sequences and
-checks it (and locks), the ME matches it, UBSCore applies the ME's settle
-messages. It returns when the batch is done or an output buffer runs low; the
-caller flushes the events and calls again (a taker paused mid-match resumes
-first). The multi-process pipeline runs the very same UBSCore and ME functions
-in separate processes.
+`run_commands` takes a batch of commands and runs each through the per-seq
+driver (engine/driver.py: UBSCore sequences, checks and locks it, the ME
+matches it, UBSCore applies the ME's settle messages). It returns when the
+batch is done or an output buffer runs low; the caller flushes the events
+and calls again (a taker paused mid-match resumes first). The multi-process
+pipeline and settlement's replica run the very same entry points and room
+checks, cut at the process boundary.
 
 `Core` owns the state and buffers and offers the Python API of docs/ENGINE.md.
+Invariants between calls: every settle message the ME emitted has been
+applied (out.settles is empty), and at most one taker is paused.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, get_args
 
 import numpy as np
 from .jit import kernel
 
-from ..config import Asset, Capacity, Symbol
-from . import records as R
-from .book import C_PENDING, book_levels, new_me_state
-from .hashmap import hm_get
-from .emit import N_BEV, N_OEV, N_SETTLE, N_TEV, new_out
+from ..config import Asset, Capacity, DustPolicy, StpMode, Symbol
+from . import matching, records as R
+from .book import ME_LAST_TRADE_ID, ME_PAUSED_TAKER, book_levels, new_me_state
+from .driver import resume_seq, run_seq, seq_room
+from .hashmap import map_get
+from .emit import N_BALANCE_EVENTS, N_ORDER_EVENTS, N_TRADE_EVENTS, new_out
 from .events import BALANCE_ROW, OPEN_ORDER_ROW, Events, concat
-from .matching import me_command, me_prefetch_links, me_prefetch_order, me_resume
-from .ubscore import (PREFETCH_NEXT, U_SEQ, U_USERS, names_order, new_ubs_state, ubs_command, ubs_prefetch,
-                      ubs_prefetch_settle, ubs_settle, user_slot)
-
-# Free space a command needs before it starts: every stream but the balance
-# events is bounded by the ME's pause checks; balance events come from settle
-# messages (at most 7 per trade) that the kernel applies right after the ME.
-_OEV_ROOM = 8
-_TEV_ROOM = 2
+from .ubscore import (PREFETCH_NEXT, UBS_DUST_POLICY, UBS_LAST_SEQ, UBS_USERS, names_order, new_ubs_state,
+                      prefetch_command, user_slot)
 
 
 @kernel(inline="always")
-def _drain(u, out):
-    n = out.n[N_SETTLE]
-    if n > 0:
-        for i in range(n):           # fetch every lock record first, then apply
-            ubs_prefetch_settle(u, out.settle[i])
-        ubs_settle(u, out, out.settle, n)
-        out.n[N_SETTLE] = 0
-
-
-@kernel(inline="always")
-def _prefetch_ahead(u, me, cmds, i, stop):
-    ref = ubs_prefetch(u, cmds, i, stop)
+def _prefetch_ahead(ubs, me, cmds, i, stop):
+    """Software pipeline over the batch (see ubscore.PREFETCH_*): UBSCore's
+    and the ME's records of the commands a few places ahead."""
+    ref = prefetch_command(ubs, cmds, i, stop)
     if ref >= 0:
-        me_prefetch_order(me, ref)
+        matching.prefetch_order(me, ref)
     if i + PREFETCH_NEXT < stop and names_order(cmds[i + PREFETCH_NEXT]):
-        ref = hm_get(u.lck_map, cmds[i + PREFETCH_NEXT].order_id, 0)
+        ref = map_get(ubs.ref_by_order_id, cmds[i + PREFETCH_NEXT].order_id)
         if ref >= 0:
-            me_prefetch_links(me, ref)
+            matching.prefetch_links(me, ref)
 
 
 @kernel()
-def st_kernel(u, me, out, cmds, start, stop):
-    """Run cmds[start:stop]. Returns the index of the first command not run
-    (== stop when all ran); stops early when an output buffer runs low."""
-    bev_room = 8 * len(out.settle) + 16
-    if me_resume(me, out):
-        _drain(u, out)
+def run_commands(ubs, me, out, cmds, start, stop):
+    """Run cmds[start:stop], giving each the next seq. Returns the index of
+    the first command not run (== stop when all ran); stops early when an
+    output buffer runs low or a taker paused."""
+    if resume_seq(ubs, me, out):
         return start
-    _drain(u, out)
     i = start
     while i < stop:
-        _prefetch_ahead(u, me, cmds, i, stop)
-        if (out.n[N_OEV] + _OEV_ROOM > len(out.oev) or out.n[N_TEV] + _TEV_ROOM > len(out.tev)
-                or out.n[N_BEV] + bev_room > len(out.bev)):
+        _prefetch_ahead(ubs, me, cmds, i, stop)
+        if not seq_room(out):
             return i
-        cmd = cmds[i]
-        u.ctr[U_SEQ] += 1
-        seq = u.ctr[U_SEQ]
-        cmd.seq = seq
-        paused = False
-        ref = ubs_command(u, out, cmd, seq)
-        if ref >= 0:
-            cmd.ref = ref
-            paused = me_command(me, out, cmd, seq)
-        _drain(u, out)
+        ubs.counters[UBS_LAST_SEQ] += 1
+        paused = run_seq(ubs, me, out, cmds[i], ubs.counters[UBS_LAST_SEQ])
         i += 1
         if paused:
             return i
@@ -90,7 +68,7 @@ def _open_orders(me, lock_of_ref, out, levels):
     """Resting orders in book order into `out`; returns how many.
     `levels` is a scratch array as long as the level table."""
     n = 0
-    for book in range(len(me.bk_n)):
+    for book in range(len(me.book_bucket_count)):
         n_lv = book_levels(me, book, levels)
         for j in range(n_lv):
             slot = me.levels[levels[j]].head
@@ -110,6 +88,11 @@ def _open_orders(me, lock_of_ref, out, levels):
     return n
 
 
+# The config's names (checked when a Symbol is made, or a WAL or the command
+# line gives a dust policy) are exactly those the records have codes for.
+assert set(get_args(StpMode)) == set(R.STP_CODES) and set(get_args(DustPolicy)) == set(R.DUST_CODES)
+
+
 def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity) -> np.ndarray:
     """SYMBOL records indexed by symbol id, from the config."""
     by_id = {a.id: a for a in assets}
@@ -121,8 +104,6 @@ def symbol_table(assets: list[Asset], symbols: list[Symbol], capacity: Capacity)
         for role, aid in (("base", s.base_asset_id), ("quote", s.quote_asset_id)):
             if aid not in by_id:
                 raise ValueError(f"symbol {s.name}: {role} asset {aid} is not configured")
-        if s.stp not in R.STP_CODES:
-            raise ValueError(f"symbol {s.name}: stp {s.stp!r} is not one of {sorted(R.STP_NAMES.values())}")
         for name in ("maker_fee_ppm", "taker_fee_ppm"):
             v = getattr(s, name)
             if not 0 <= v <= 1_000_000:
@@ -161,18 +142,17 @@ def _assets_ok(assets: list[Asset], capacity: Capacity) -> np.ndarray:
 
 
 def build_ubs(assets: list[Asset], symbols: list[Symbol], dust: int, capacity: Capacity):
-    """UBSCore's state from the config (fee accounts get their user slots)."""
-    if dust not in R.DUST_NAMES:
-        raise ValueError(f"dust policy {dust!r} is not one of {R.DUST_NAMES}")
+    """UBSCore's state from the config (fee accounts get their user slots);
+    dust: a code of R.DUST_CODES."""
     syms = symbol_table(assets, symbols, capacity)
-    u = new_ubs_state(syms, _assets_ok(assets, capacity), capacity.max_users, capacity.max_orders, dust)
+    ubs = new_ubs_state(syms, _assets_ok(assets, capacity), capacity.max_users, capacity.max_orders, dust)
     for s in symbols:
         if s.fee_user_id >= 0:
-            slot = user_slot(u, s.fee_user_id, True)
+            slot = user_slot(ubs, s.fee_user_id, True)
             if slot < 0:
                 raise ValueError("no user slot left for fee accounts")
             syms[s.id]["fee_user_slot"] = slot
-    return u
+    return ubs
 
 
 def build_me(assets: list[Asset], symbols: list[Symbol], capacity: Capacity):
@@ -188,9 +168,10 @@ def named_arrays(prefix: str, state) -> dict[str, np.ndarray]:
 def flush_events(out, sink: Callable[[Events], None]) -> bool:
     """Hand the events waiting in `out` to sink (views, valid during the
     call) and empty it; True if there were any."""
-    if not (out.n[N_OEV] or out.n[N_TEV] or out.n[N_BEV]):
+    if not (out.n[N_ORDER_EVENTS] or out.n[N_TRADE_EVENTS] or out.n[N_BALANCE_EVENTS]):
         return False
-    sink(Events(out.oev[:out.n[N_OEV]], out.tev[:out.n[N_TEV]], out.bev[:out.n[N_BEV]]))
+    sink(Events(out.order_events[:out.n[N_ORDER_EVENTS]], out.trade_events[:out.n[N_TRADE_EVENTS]],
+                out.balance_events[:out.n[N_BALANCE_EVENTS]]))
     out.n[:] = 0
     return True
 
@@ -202,11 +183,11 @@ def prefault_all(*states) -> None:
             prefault(a)
 
 
-def balance_rows(u, asset_ids: np.ndarray) -> np.ndarray:
-    """BALANCE_ROWs of the used (user slot, asset) cells of UBSCore state `u`
+def balance_rows(ubs, asset_ids: np.ndarray) -> np.ndarray:
+    """BALANCE_ROWs of the used (user slot, asset) cells of UBSCore state `ubs`
     (ST's, or settlement's replica), by user id, then asset id."""
-    user_ids = u.user_ids[:int(u.ctr[U_USERS])]
-    bal = u.bal[:len(user_ids)][:, asset_ids]                # (user slot, configured asset)
+    user_ids = ubs.user_ids[:int(ubs.counters[UBS_USERS])]
+    bal = ubs.balances[:len(user_ids)][:, asset_ids]                # (user slot, configured asset)
     order = np.argsort(user_ids, kind="stable")
     bal = bal[order]
     used = bal["version"] > 0
@@ -237,7 +218,7 @@ def best_of(me, symbol: int) -> tuple[int, int, int, int]:
 
 
 class Core:
-    """The ST core: state, output buffers, and the batch loop around st_kernel."""
+    """The ST core: state, output buffers, and the batch loop around run_commands."""
 
     def __init__(self, assets: list[Asset], symbols: list[Symbol], dust: int = R.DUST_RELEASE,
                  capacity: Capacity = Capacity(), prefault: bool = True):
@@ -245,12 +226,12 @@ class Core:
         (recovery, where the time to a running pipeline counts)."""
         self.assets = sorted(assets, key=lambda a: a.id)
         self.symbols = list(symbols)
-        self.u = build_ubs(assets, symbols, dust, capacity)
+        self.ubs = build_ubs(assets, symbols, dust, capacity)
         self.me = build_me(assets, symbols, capacity)
         self.out = new_out()
         self.fresh = True               # nothing run or restored yet
         if prefault:
-            prefault_all(self.u, self.me, self.out)
+            prefault_all(self.ubs, self.me, self.out)
 
     # -- running -------------------------------------------------------------
 
@@ -263,9 +244,9 @@ class Core:
         self.fresh = False
         i, n = 0, len(cmds)
         while True:
-            i = st_kernel(self.u, self.me, out, cmds, i, n)
+            i = run_commands(self.ubs, self.me, out, cmds, i, n)
             flush_events(out, sink)
-            if i == n and self.me.ctr[C_PENDING] < 0:
+            if i == n and self.me.counters[ME_PAUSED_TAKER] < 0:
                 return
 
     def apply(self, cmds: np.ndarray) -> Events:
@@ -277,17 +258,17 @@ class Core:
     # -- state views ----------------------------------------------------------
 
     def balances(self) -> np.ndarray:
-        return balance_rows(self.u, np.array([a.id for a in self.assets], np.int64))
+        return balance_rows(self.ubs, np.array([a.id for a in self.assets], np.int64))
 
     def open_orders(self) -> np.ndarray:
-        return open_order_rows(self.me, self.u.locks["lock"])
+        return open_order_rows(self.me, self.ubs.locks["lock"])
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every state array by name (u.<field>, me.<field>): what a snapshot holds.
+        """Every state array by name, `u.<field>` and `me.<field>`: what a snapshot holds.
         Only between runs: no taker may be paused mid-match."""
-        if self.me.ctr[C_PENDING] >= 0:
+        if self.me.counters[ME_PAUSED_TAKER] >= 0:
             raise RuntimeError("a taker is paused mid-match; finish the run before a snapshot")
-        return {**named_arrays("u", self.u), **named_arrays("me", self.me)}
+        return {**named_arrays("u", self.ubs), **named_arrays("me", self.me)}
 
     def restore(self, changes: dict) -> None:
         """Load a snapshot into this core, which must be freshly built with the
@@ -309,25 +290,26 @@ class Core:
         self.fresh = False
 
     def counters(self) -> dict:
-        return {"next_seq": int(self.u.ctr[U_SEQ]) + 1, "next_trade_id": int(self.me.ctr[0]) + 1}
+        return {"next_seq": int(self.ubs.counters[UBS_LAST_SEQ]) + 1,
+                "next_trade_id": int(self.me.counters[ME_LAST_TRADE_ID]) + 1}
 
     def check_invariants(self) -> None:
         """TRADING_RULES section 7 on the whole state (the run-time debug flag):
         conservation per asset, nothing negative, frozen == open locks under
         `release` (>= under `keep`), no book crossed. Raises AssertionError."""
-        u = self.u
-        n_users = int(u.ctr[1])
-        bal = u.bal[:n_users]
+        ubs = self.ubs
+        n_users = int(ubs.counters[UBS_USERS])
+        bal = ubs.balances[:n_users]
         total = bal["avail"].sum(axis=0, dtype=np.int64) + bal["frozen"].sum(axis=0, dtype=np.int64)
-        bad = np.flatnonzero(total != u.asset_total)
-        assert bad.size == 0, f"conservation broken for asset {bad[0]}: {total[bad[0]]} != {u.asset_total[bad[0]]}"
+        bad = np.flatnonzero(total != ubs.asset_total)
+        assert bad.size == 0, f"conservation broken for asset {bad[0]}: {total[bad[0]]} != {ubs.asset_total[bad[0]]}"
         for field in ("avail", "frozen"):
             neg = np.argwhere(bal[field] < 0)
             assert neg.size == 0, f"negative {field} at user slot/asset {neg[0].tolist()}"
-        live = u.locks[u.locks["in_use"] == 1]
+        live = ubs.locks[ubs.locks["in_use"] == 1]
         locked = np.zeros(bal.shape, np.int64)
         np.add.at(locked, (live["user_slot"], live["lock_asset"]), live["lock"])
-        if u.ctr[3] == R.DUST_RELEASE:
+        if ubs.counters[UBS_DUST_POLICY] == R.DUST_RELEASE:
             diff = np.argwhere(bal["frozen"] != locked)
             assert diff.size == 0, f"frozen != open locks at user slot/asset {diff[0].tolist()}"
         else:

@@ -1,7 +1,7 @@
 """Output buffers and the functions that append events to them.
 
 `Out` holds one preallocated array per stream and `n`, the number of records
-written to each. Kernels check free space before a command (or before a fill)
+written to each (indices N_*). Kernels check free space before a command (or before a fill)
 and hand control back to the caller to flush when it runs low; nothing here
 ever grows or wraps. Reserved bytes are never written, so they stay zero.
 """
@@ -13,21 +13,23 @@ from .jit import kernel
 from . import records as R
 from .arith import div_u128
 
-Out = namedtuple("Out", ["oev", "tev", "bev", "settle", "n"])
-N_OEV, N_TEV, N_BEV, N_SETTLE = 0, 1, 2, 3
+Out = namedtuple("Out", ["order_events", "trade_events", "balance_events", "settles", "n"])
+# out.n indices: records written to each stream
+N_ORDER_EVENTS, N_TRADE_EVENTS, N_BALANCE_EVENTS, N_SETTLES = 0, 1, 2, 3
 
 
-def new_out(oev_cap=1 << 13, tev_cap=1 << 12, bev_cap=1 << 14, settle_cap=1 << 9) -> Out:
-    return Out(np.zeros(oev_cap, R.ORDER_EVENT), np.zeros(tev_cap, R.TRADE_EVENT),
-               np.zeros(bev_cap, R.BALANCE_EVENT), np.zeros(settle_cap, R.SETTLE),
+def new_out(order_events=1 << 13, trade_events=1 << 12, balance_events=1 << 14, settles=1 << 9) -> Out:
+    """Empty buffers holding that many records of each stream."""
+    return Out(np.zeros(order_events, R.ORDER_EVENT), np.zeros(trade_events, R.TRADE_EVENT),
+               np.zeros(balance_events, R.BALANCE_EVENT), np.zeros(settles, R.SETTLE),
                np.zeros(4, np.int64))
 
 
 @kernel(inline="always")
 def emit_rejected(out, cmd, seq, reason):
     """Order event `rejected` copying the command's fields."""
-    e = out.oev[out.n[N_OEV]]
-    out.n[N_OEV] += 1
+    e = out.order_events[out.n[N_ORDER_EVENTS]]
+    out.n[N_ORDER_EVENTS] += 1
     e.seq = seq
     e.order_id = cmd.order_id
     e.user_id = cmd.user_id
@@ -50,8 +52,8 @@ def emit_rejected(out, cmd, seq, reason):
 @kernel(inline="always")
 def emit_order(out, o, seq, kind, status, reason, last_qty, last_price, trade_id):
     """Order event from the ME's order slot `o` (its fields after the change)."""
-    e = out.oev[out.n[N_OEV]]
-    out.n[N_OEV] += 1
+    e = out.order_events[out.n[N_ORDER_EVENTS]]
+    out.n[N_ORDER_EVENTS] += 1
     e.seq = seq
     e.order_id = o.order_id
     e.user_id = o.user_id
@@ -74,8 +76,8 @@ def emit_order(out, o, seq, kind, status, reason, last_qty, last_price, trade_id
 @kernel(inline="always")
 def emit_balance(out, seq, trade_id, user_id, asset, op, reason, amount, b):
     """Balance event with the slot `b` as it is now."""
-    e = out.bev[out.n[N_BEV]]
-    out.n[N_BEV] += 1
+    e = out.balance_events[out.n[N_BALANCE_EVENTS]]
+    out.n[N_BALANCE_EVENTS] += 1
     e.seq = seq
     e.trade_id = trade_id
     e.user_id = user_id
@@ -91,8 +93,8 @@ def emit_balance(out, seq, trade_id, user_id, asset, op, reason, amount, b):
 @kernel(inline="always")
 def emit_trade(out, trade_id, seq, price, qty, quote_qty, b, s, b_fee, s_fee, symbol, taker_side):
     """Trade event between buyer slot `b` and seller slot `s` (ME order slots)."""
-    e = out.tev[out.n[N_TEV]]
-    out.n[N_TEV] += 1
+    e = out.trade_events[out.n[N_TRADE_EVENTS]]
+    out.n[N_TRADE_EVENTS] += 1
     e.trade_id = trade_id
     e.seq = seq
     e.price = price
@@ -111,8 +113,8 @@ def emit_trade(out, trade_id, seq, price, qty, quote_qty, b, s, b_fee, s_fee, sy
 @kernel(inline="always")
 def emit_settle(out, kind, seq, trade_id, price, qty, quote_qty, buyer_fee, seller_fee,
                 buyer_ref, seller_ref, taker_side, symbol):
-    s = out.settle[out.n[N_SETTLE]]
-    out.n[N_SETTLE] += 1
+    s = out.settles[out.n[N_SETTLES]]
+    out.n[N_SETTLES] += 1
     s.seq = seq
     s.trade_id = trade_id
     s.price = price

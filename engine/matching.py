@@ -5,39 +5,51 @@ each command it forwards (place, move), and found the order that a cancel,
 reduce or move names (`cmd.ref`, UBSCore's slot for it; the ME keeps a dense
 ref -> slot table, so it needs no order-id index). In the multi-process
 pipeline an order UBSCore still holds may already have left the ME (its
-release is in flight): the ME then rejects with `Order not found`, as ST would. The ME emits order and
-trade events, and settle messages telling UBSCore what to move: trades to
+release is in flight): the ME then rejects with `Order not found`, as ST
+would. The ME emits order and trade events, and settle messages telling UBSCore what to move: trades to
 settle, locks to release when an order leaves the book, locks to shrink when an
 order is reduced. The rules are docs/ENGINE.md's.
 
-A taker's matching can pause when an output buffer runs low: its state lives
-in its order slot, `ctr[C_PENDING]` names it, and `me_resume` carries on after
-the caller has flushed. So one command may produce any number of fills without
-any buffer having to hold them all.
+Entry point: `apply_command(me, out, cmd, seq)`, for a command UBSCore
+accepted. A taker's matching pauses when an output buffer runs low: its state
+lives in its order slot, `counters[ME_PAUSED_TAKER]` names it, and `resume`
+carries on after the caller has flushed. So one command may produce any
+number of fills without any buffer having to hold them all; the room a
+command needs to start is declared below (`COMMAND_*`), and every caller's
+check derives from it (engine/driver.py).
 """
 from .jit import kernel
 
 from . import records as R
 from .bits import prefetch
 from .arith import add_u128, affordable_qty, cost, fee
-from .book import (C_PENDING, C_PENDING_KIND, C_PENDING_SEQ, C_TRADE_ID, alloc_order,
+from .book import (ME_PAUSED_TAKER, ME_PAUSED_KIND, ME_PAUSED_SEQ, ME_LAST_TRADE_ID, alloc_order,
                    best_level, free_order, rest_order, unlink_order)
-from .emit import N_OEV, N_SETTLE, N_TEV, emit_order, emit_rejected, emit_settle, emit_trade
+from .emit import N_ORDER_EVENTS, N_SETTLES, N_TRADE_EVENTS, emit_order, emit_rejected, emit_settle, emit_trade
 
-# Output records one fill may need: order events (maker, taker, a maker expired
-# by self-trade prevention), a trade, settle messages (trade, maker release).
-FILL_OEV = 3
-FILL_TEV = 1
-FILL_SETTLE = 2
-# Finishing a taker: an `expired` event and its release.
-FINISH_OEV = 1
-FINISH_SETTLE = 1
+# Output of one fill, checked before each (the taker pauses when short): order
+# events (maker and taker, or a maker expired by self-trade prevention), the
+# trade, settle messages (the trade, the maker's release).
+FILL_ORDER_EVENTS = 3
+FILL_TRADE_EVENTS = 1
+FILL_SETTLES = 2
+# Finishing a taker, checked before it: an `expired` event and its release.
+FINISH_ORDER_EVENTS = 1
+FINISH_SETTLES = 1
+# Room a command needs to start (apply_command): what it emits before the
+# first check above (its own accepted/moved/cancelled/reduced/rejected event;
+# a cancel's release or a reduce's settle message; a mark's echo), plus one
+# fill, so that it does not pause at once. The rest is bounded by the checks.
+COMMAND_ORDER_EVENTS = 1 + FILL_ORDER_EVENTS
+COMMAND_TRADE_EVENTS = FILL_TRADE_EVENTS
+COMMAND_SETTLES = 1 + FILL_SETTLES
 
 
 @kernel(inline="always")
-def _room(out, oev, tev, settle):
-    return (out.n[N_OEV] + oev <= len(out.oev) and out.n[N_TEV] + tev <= len(out.tev)
-            and out.n[N_SETTLE] + settle <= len(out.settle))
+def _room(out, order_events, trade_events, settles):
+    return (out.n[N_ORDER_EVENTS] + order_events <= len(out.order_events)
+            and out.n[N_TRADE_EVENTS] + trade_events <= len(out.trade_events)
+            and out.n[N_SETTLES] + settles <= len(out.settles))
 
 
 @kernel(inline="always")
@@ -61,20 +73,20 @@ def _match(me, out, slot, seq, kind):
     """Match taker `slot` against the opposite book. Returns True if it paused."""
     orders = me.orders
     t = orders[slot]
-    sym = me.syms[t.symbol]
+    sym = me.symbols[t.symbol]
     opp = t.symbol * 2 + (1 - t.side)
     is_buy = t.side == R.SIDE_BUY
     is_market = t.order_type == R.TYPE_MARKET
     while t.filled < t.qty and t.stp_expired == 0:
-        if not _room(out, FILL_OEV, FILL_TEV, FILL_SETTLE):
+        if not _room(out, FILL_ORDER_EVENTS, FILL_TRADE_EVENTS, FILL_SETTLES):
             return True
-        lv = best_level(me, opp)
-        if lv < 0:
+        level = best_level(me, opp)
+        if level < 0:
             break
-        best = me.levels[lv].price
+        best = me.levels[level].price
         if not is_market and ((is_buy and best > t.price) or (not is_buy and best < t.price)):
             break
-        m_slot = me.levels[lv].head
+        m_slot = me.levels[level].head
         m = orders[m_slot]
         if m.next >= 0:
             prefetch(orders, m.next)        # the maker after this one, if this one fills
@@ -95,8 +107,8 @@ def _match(me, out, slot, seq, kind):
             if q == 0:
                 break
         c = cost(best, q, sym.cost_num, sym.cost_den)
-        me.ctr[C_TRADE_ID] += 1
-        trade_id = me.ctr[C_TRADE_ID]
+        me.counters[ME_LAST_TRADE_ID] += 1
+        trade_id = me.counters[ME_LAST_TRADE_ID]
         if is_buy:
             b, s = t, m
             b_fee = fee(q, sym.taker_fee_ppm)
@@ -110,7 +122,7 @@ def _match(me, out, slot, seq, kind):
                     b.ref, s.ref, t.side, t.symbol)
         m.filled += q
         m.notional_hi, m.notional_lo = add_u128(m.notional_hi, m.notional_lo, best, q)
-        me.levels[lv].total_qty -= q
+        me.levels[level].total_qty -= q
         t.filled += q
         t.notional_hi, t.notional_lo = add_u128(t.notional_hi, t.notional_lo, best, q)
         if is_market and is_buy:
@@ -131,12 +143,12 @@ def _match(me, out, slot, seq, kind):
 @kernel(inline="always")
 def _match_and_finish(me, out, slot, seq, kind):
     """Match, then rest or end the taker. Returns True if it paused."""
-    if _match(me, out, slot, seq, kind) or not _room(out, FINISH_OEV, 0, FINISH_SETTLE):
-        me.ctr[C_PENDING] = slot
-        me.ctr[C_PENDING_SEQ] = seq
-        me.ctr[C_PENDING_KIND] = kind
+    if _match(me, out, slot, seq, kind) or not _room(out, FINISH_ORDER_EVENTS, 0, FINISH_SETTLES):
+        me.counters[ME_PAUSED_TAKER] = slot
+        me.counters[ME_PAUSED_SEQ] = seq
+        me.counters[ME_PAUSED_KIND] = kind
         return True
-    me.ctr[C_PENDING] = -1
+    me.counters[ME_PAUSED_TAKER] = -1
     t = me.orders[slot]
     if _is_done(t):
         _release(me, out, slot, seq)
@@ -151,16 +163,16 @@ def _match_and_finish(me, out, slot, seq, kind):
 
 
 @kernel()
-def me_resume(me, out):
+def resume(me, out):
     """Carry on the paused taker, if any. Returns True if it paused again."""
-    slot = me.ctr[C_PENDING]
+    slot = me.counters[ME_PAUSED_TAKER]
     if slot < 0:
         return False
-    return _match_and_finish(me, out, slot, me.ctr[C_PENDING_SEQ], me.ctr[C_PENDING_KIND])
+    return _match_and_finish(me, out, slot, me.counters[ME_PAUSED_SEQ], me.counters[ME_PAUSED_KIND])
 
 
 @kernel(inline="always")
-def me_place(me, out, cmd, seq):
+def place(me, out, cmd, seq):
     """An accepted place (cmd.ref = UBSCore's slot). Returns True if it paused."""
     slot = alloc_order(me, cmd.ref)
     o = me.orders[slot]
@@ -192,7 +204,7 @@ def me_place(me, out, cmd, seq):
 @kernel(inline="always")
 def _find(me, cmd):
     """The ME's slot of the order UBSCore found for cmd, or -1 if it has left."""
-    slot = me.ref_slot[cmd.ref]
+    slot = me.slot_of_ref[cmd.ref]
     if slot >= 0 and me.orders[slot].order_id != cmd.order_id:
         return -1
     return slot
@@ -206,7 +218,7 @@ def _cancel_slot(me, out, slot, seq, kind):
 
 
 @kernel(inline="always")
-def me_cancel(me, out, cmd, seq):
+def cancel(me, out, cmd, seq):
     slot = _find(me, cmd)
     if slot < 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
@@ -215,7 +227,7 @@ def me_cancel(me, out, cmd, seq):
 
 
 @kernel()
-def me_reduce(me, out, cmd, seq):
+def reduce(me, out, cmd, seq):
     slot = _find(me, cmd)
     if slot < 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
@@ -232,7 +244,7 @@ def me_reduce(me, out, cmd, seq):
 
 
 @kernel()
-def me_move(me, out, cmd, seq):
+def move(me, out, cmd, seq):
     """A move UBSCore accepted (and re-locked for). Returns True if it paused."""
     slot = _find(me, cmd)
     if slot < 0:
@@ -246,33 +258,34 @@ def me_move(me, out, cmd, seq):
 
 
 @kernel(inline="always")
-def me_command(me, out, cmd, seq):
-    """The ME's part of a command UBSCore accepted (cmd.ref set). Returns True
-    if a taker paused for output space (me_resume carries it on)."""
+def apply_command(me, out, cmd, seq):
+    """The ME's entry point: a command UBSCore accepted (cmd.ref set), with
+    COMMAND_* room free. Returns True if a taker paused for output space
+    (resume carries it on)."""
     kind = cmd.kind
     if kind == R.CMD_PLACE:
-        return me_place(me, out, cmd, seq)
+        return place(me, out, cmd, seq)
     if kind == R.CMD_CANCEL:
-        me_cancel(me, out, cmd, seq)
+        cancel(me, out, cmd, seq)
     elif kind == R.CMD_REDUCE:
-        me_reduce(me, out, cmd, seq)
+        reduce(me, out, cmd, seq)
     elif kind == R.CMD_MOVE:
-        return me_move(me, out, cmd, seq)
+        return move(me, out, cmd, seq)
     return False
 
 
 @kernel(inline="always")
-def me_prefetch_order(me, ref):
+def prefetch_order(me, ref):
     """Start loading the order slot of ref (a cancel/reduce/move a few commands ahead)."""
-    slot = me.ref_slot[ref]
+    slot = me.slot_of_ref[ref]
     if slot >= 0:
         prefetch(me.orders, slot)
 
 
 @kernel(inline="always")
-def me_prefetch_links(me, ref):
+def prefetch_links(me, ref):
     """Start loading the order's neighbours and level (unlinking touches them)."""
-    slot = me.ref_slot[ref]
+    slot = me.slot_of_ref[ref]
     if slot >= 0:
         o = me.orders[slot]
         if o.prev >= 0:

@@ -157,8 +157,6 @@ class Reference:
                 raise ValueError(f"symbol {s.name}: bad or duplicate id {s.id}")
             if s.base_asset_id not in self.assets or s.quote_asset_id not in self.assets:
                 raise ValueError(f"symbol {s.name}: unknown asset")
-            if s.stp not in STP_CODES:
-                raise ValueError(f"symbol {s.name}: unknown stp mode {s.stp!r}")
             if not (0 <= s.maker_fee_ppm <= PPM and 0 <= s.taker_fee_ppm <= PPM):
                 raise ValueError(f"symbol {s.name}: fee rate outside 0..10^6 ppm")
             if s.fee_user_id < 0 and (s.maker_fee_ppm or s.taker_fee_ppm):

@@ -1,17 +1,27 @@
 """UBSCore: the sequencer's state machine: users, balances, order locks.
 
-Sole writer of balances. For each command it decides accept or reject and
-locks funds (place, move), moves money for deposits and withdrawals, and later
-applies the ME's settle messages: trades, releases of locks of orders that
-left the book, shrinking of locks of reduced orders. The rules are
+Sole writer of balances. Two entry points, one per kind of record it takes:
+- `apply_command(ubs, out, cmd)`: decide accept or reject, lock funds (place,
+  move), move money (deposit, withdraw). Returns the order's ref (its slot in
+  `locks`) when the command goes on to the ME, else -1.
+- `apply_settle(ubs, out, settle)`: apply one of the ME's settle messages
+  (a trade, the release of an order that left the book, a reduce).
+Worst-case output of each is declared below (`COMMAND_*`, `SETTLE_*`); every
+caller's room check derives from those (engine/driver.py). The rules are
 docs/ENGINE.md's.
+
+Which rejections in-flight settles can change is declared here too
+(`TIMING_DEPENDENT_REASONS`), beside the checks that produce them: the
+multi-process pipeline retries exactly those once every earlier seq is
+settled (engine/stages.py).
 
 Invariants (checked by the tests after every command):
 - per asset, sum(avail + frozen) over all slots == `asset_total`
   (deposits - withdrawals), which never exceeds 2^63-1, so no credit overflows;
 - under the `release` dust policy, frozen of a slot == sum of `lock` of that
   user's open orders on that asset;
-- nothing is negative.
+- nothing is negative;
+- `ref_by_order_id` holds exactly the order ids of the `locks` in use.
 """
 from collections import namedtuple
 
@@ -20,76 +30,117 @@ from .jit import kernel
 
 from . import records as R
 from .arith import I64_MAX, cost
-from .emit import N_BEV, emit_balance, emit_rejected
+from .emit import N_BALANCE_EVENTS, emit_balance, emit_rejected
 from .freelist import pop, push
 from .bits import prefetch
-from .hashmap import hm_del, hm_get, hm_home, hm_put, new_map
+from .hashmap import map_delete, map_get, map_home_row, map_put, new_map
 
-# u.ctr slots
-U_SEQ = 0        # last seq given
-U_USERS = 1      # user slots in use
-U_LOCK_FREE = 2  # free lock slots on the stack
-U_DUST = 3       # dust policy
+# Worst-case output of one command (apply_command): a rejection, or one
+# balance event (lock, move's lock/unlock, deposit, withdraw, or a refusal).
+COMMAND_ORDER_EVENTS = 1
+COMMAND_BALANCE_EVENTS = 1
+# Worst-case output of one settle message (apply_settle): a trade's buyer
+# spend + credit, seller spend + credit, two fees, the price-improvement unlock.
+SETTLE_BALANCE_EVENTS = 7
+
+# Rejections that settles still in flight could turn into acceptances: they
+# only add to avail, remove order ids from the lock index and free lock
+# slots. Every other reason is final whatever is in flight. Every R_* code of
+# records.py is in exactly one of the two (tests/unit/test_stages.py).
+TIMING_DEPENDENT_REASONS = (R.R_INSUFFICIENT_BALANCE, R.R_DUPLICATE_ORDER_ID, R.R_ORDER_CAPACITY)
+FINAL_REASONS = (
+    R.R_NONE,                   # not a rejection
+    R.R_INVALID_PRICE, R.R_INVALID_QUANTITY, R.R_INVALID_COMMAND,    # the command alone decides
+    R.R_USER_NOT_FOUND,         # settles never create users
+    R.R_ASSET_NOT_FOUND,        # the config decides
+    R.R_USER_CAPACITY,          # settles never free user slots
+    R.R_OVERFLOW,               # asset totals change only with deposits and withdrawals
+    R.R_ORDER_NOT_FOUND,        # a settle only removes orders (the ME decides the stale case)
+    R.R_SELF_TRADE,             # the ME's, never UBSCore's
+    R.R_BOOK_CAPACITY,          # the ME's, never UBSCore's
+)
+
+
+_TIMING_DEPENDENT = np.zeros(256, np.uint8)       # by reason code (a u1 field)
+_TIMING_DEPENDENT[list(TIMING_DEPENDENT_REASONS)] = 1
+
+
+@kernel(inline="always")
+def is_timing_dependent(reason):
+    """A rejection for `reason` may become an acceptance once in-flight settles land."""
+    return _TIMING_DEPENDENT[reason] != 0
+
+
+# ubs.counters indices
+UBS_LAST_SEQ = 0        # last seq given
+UBS_USERS = 1           # user slots in use
+UBS_FREE_LOCKS = 2      # free lock slots on the stack
+UBS_DUST_POLICY = 3     # R.DUST_*
 
 UbsState = namedtuple("UbsState", [
-    "bal", "user_ids", "usr_map",
-    "locks", "lck_map", "lck_free",
-    "asset_total", "asset_ok", "syms", "ctr",
+    "balances",             # [user slot, asset] R.BALANCE
+    "user_ids",             # user id of each user slot
+    "slot_by_user_id",      # hash map user id -> user slot
+    "locks",                # R.ORDER_LOCK per ref: what each open order holds
+    "ref_by_order_id",      # hash map order id -> ref (its slot in locks)
+    "free_locks",           # free stack of refs (top: counters[UBS_FREE_LOCKS])
+    "asset_total",          # per asset: deposits - withdrawals
+    "asset_ok",             # per asset id: 1 if configured
+    "symbols",              # R.SYMBOL per symbol id
+    "counters",             # int64, indices UBS_*
 ])
 
 
-def new_ubs_state(syms, assets_ok, max_users, max_orders, dust) -> UbsState:
-    usr_map = new_map(max_users)
-    lck_map = new_map(max_orders)
-    ctr = np.zeros(8, np.int64)
-    ctr[U_LOCK_FREE] = max_orders
-    ctr[U_DUST] = dust
+def new_ubs_state(symbols, assets_ok, max_users, max_orders, dust) -> UbsState:
+    counters = np.zeros(8, np.int64)
+    counters[UBS_FREE_LOCKS] = max_orders
+    counters[UBS_DUST_POLICY] = dust
     return UbsState(
         np.zeros((max_users, len(assets_ok)), R.BALANCE), np.zeros(max_users, np.int64),
-        usr_map,
-        np.zeros(max_orders, R.ORDER_LOCK), lck_map,
+        new_map(max_users),
+        np.zeros(max_orders, R.ORDER_LOCK), new_map(max_orders),
         np.arange(max_orders - 1, -1, -1, dtype=np.int32),
-        np.zeros(len(assets_ok), np.int64), assets_ok, syms, ctr,
+        np.zeros(len(assets_ok), np.int64), assets_ok, symbols, counters,
     )
 
 
 @kernel(inline="always")
-def user_slot(u, user_id, create):
+def user_slot(ubs, user_id, create):
     """Slot of user_id; with create, a new slot if absent (-2 when full)."""
-    s = hm_get(u.usr_map, user_id, 0)
+    s = map_get(ubs.slot_by_user_id, user_id)
     if s >= 0 or not create:
         return s
-    n = u.ctr[U_USERS]
-    if n == len(u.user_ids):
+    n = ubs.counters[UBS_USERS]
+    if n == len(ubs.user_ids):
         return -2
-    u.user_ids[n] = user_id
-    hm_put(u.usr_map, user_id, 0, n)
-    u.ctr[U_USERS] = n + 1
+    ubs.user_ids[n] = user_id
+    map_put(ubs.slot_by_user_id, user_id, n)
+    ubs.counters[UBS_USERS] = n + 1
     return n
 
 
 @kernel(inline="always")
-def _asset_known(u, asset):
-    return asset < len(u.asset_ok) and u.asset_ok[asset] != 0
+def _asset_known(ubs, asset):
+    return asset < len(ubs.asset_ok) and ubs.asset_ok[asset] != 0
 
 
 # -- balance operations: change the slot, bump its version, emit the event --
 
 @kernel(inline="always")
-def _op(u, out, seq, trade_id, us, asset, op, amount, d_avail, d_frozen):
-    b = u.bal[us, asset]
+def _op(ubs, out, seq, trade_id, us, asset, op, amount, d_avail, d_frozen):
+    b = ubs.balances[us, asset]
     b.avail += d_avail
     b.frozen += d_frozen
     b.version += 1
-    emit_balance(out, seq, trade_id, u.user_ids[us], asset, op, R.R_NONE, amount, b)
+    emit_balance(out, seq, trade_id, ubs.user_ids[us], asset, op, R.R_NONE, amount, b)
 
 
 @kernel()
-def _refuse(u, out, seq, cmd, us, op, reason):
+def _refuse(ubs, out, seq, cmd, us, op, reason):
     """Balance event for a refused deposit/withdraw: nothing changes."""
     asset = cmd.symbol
-    e = out.bev[out.n[N_BEV]]
-    out.n[N_BEV] += 1
+    e = out.balance_events[out.n[N_BALANCE_EVENTS]]
+    out.n[N_BALANCE_EVENTS] += 1
     e.seq = seq
     e.trade_id = 0
     e.user_id = cmd.user_id
@@ -97,8 +148,8 @@ def _refuse(u, out, seq, cmd, us, op, reason):
     e.asset = asset
     e.op = op
     e.reason = reason
-    if us >= 0 and _asset_known(u, asset):
-        b = u.bal[us, asset]
+    if us >= 0 and _asset_known(ubs, asset):
+        b = ubs.balances[us, asset]
         e.avail = b.avail
         e.frozen = b.frozen
         e.version = b.version
@@ -109,44 +160,44 @@ def _refuse(u, out, seq, cmd, us, op, reason):
 
 
 @kernel()
-def ubs_deposit(u, out, cmd, seq):
+def deposit(ubs, out, cmd, seq):
     asset = cmd.symbol
     x = cmd.amount
     if x < 0:
-        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_INVALID_QUANTITY)
-    elif not _asset_known(u, asset):
-        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_ASSET_NOT_FOUND)
-    elif x > I64_MAX - u.asset_total[asset]:
-        _refuse(u, out, seq, cmd, user_slot(u, cmd.user_id, False), R.OP_DEPOSIT, R.R_OVERFLOW)
+        _refuse(ubs, out, seq, cmd, user_slot(ubs, cmd.user_id, False), R.OP_DEPOSIT, R.R_INVALID_QUANTITY)
+    elif not _asset_known(ubs, asset):
+        _refuse(ubs, out, seq, cmd, user_slot(ubs, cmd.user_id, False), R.OP_DEPOSIT, R.R_ASSET_NOT_FOUND)
+    elif x > I64_MAX - ubs.asset_total[asset]:
+        _refuse(ubs, out, seq, cmd, user_slot(ubs, cmd.user_id, False), R.OP_DEPOSIT, R.R_OVERFLOW)
     else:
-        us = user_slot(u, cmd.user_id, True)
+        us = user_slot(ubs, cmd.user_id, True)
         if us < 0:
-            _refuse(u, out, seq, cmd, -1, R.OP_DEPOSIT, R.R_USER_CAPACITY)
+            _refuse(ubs, out, seq, cmd, -1, R.OP_DEPOSIT, R.R_USER_CAPACITY)
             return
-        u.asset_total[asset] += x
-        _op(u, out, seq, 0, us, asset, R.OP_DEPOSIT, x, x, 0)
+        ubs.asset_total[asset] += x
+        _op(ubs, out, seq, 0, us, asset, R.OP_DEPOSIT, x, x, 0)
 
 
 @kernel()
-def ubs_withdraw(u, out, cmd, seq):
+def withdraw(ubs, out, cmd, seq):
     asset = cmd.symbol
     x = cmd.amount
-    us = user_slot(u, cmd.user_id, False)
+    us = user_slot(ubs, cmd.user_id, False)
     if x < 0:
-        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INVALID_QUANTITY)
+        _refuse(ubs, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INVALID_QUANTITY)
     elif us < 0:
-        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_USER_NOT_FOUND)
-    elif not _asset_known(u, asset):
-        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_ASSET_NOT_FOUND)
-    elif u.bal[us, asset].avail < x:
-        _refuse(u, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INSUFFICIENT_BALANCE)
+        _refuse(ubs, out, seq, cmd, us, R.OP_WITHDRAW, R.R_USER_NOT_FOUND)
+    elif not _asset_known(ubs, asset):
+        _refuse(ubs, out, seq, cmd, us, R.OP_WITHDRAW, R.R_ASSET_NOT_FOUND)
+    elif ubs.balances[us, asset].avail < x:
+        _refuse(ubs, out, seq, cmd, us, R.OP_WITHDRAW, R.R_INSUFFICIENT_BALANCE)
     else:
-        u.asset_total[asset] -= x
-        _op(u, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
+        ubs.asset_total[asset] -= x
+        _op(ubs, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
 
 
 @kernel(inline="always")
-def ubs_place(u, out, cmd, seq):
+def place(ubs, out, cmd, seq):
     """Check and lock a place. Returns UBSCore's lock slot (the order's `ref`),
     or -1 after emitting the rejection."""
     if cmd.side > R.SIDE_SELL or cmd.order_type > R.TYPE_MARKET or cmd.tif > R.TIF_IOC:
@@ -159,15 +210,15 @@ def ubs_place(u, out, cmd, seq):
     if (cmd.amount <= 0 or cmd.qty < 0) if is_mbuy else cmd.qty <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
         return -1
-    us = user_slot(u, cmd.user_id, False)
+    us = user_slot(ubs, cmd.user_id, False)
     if us < 0:
         emit_rejected(out, cmd, seq, R.R_USER_NOT_FOUND)
         return -1
-    known = cmd.symbol < len(u.syms) and u.syms[cmd.symbol].active != 0
+    known = cmd.symbol < len(ubs.symbols) and ubs.symbols[cmd.symbol].active != 0
     if not known:
         emit_rejected(out, cmd, seq, R.R_ASSET_NOT_FOUND)
         return -1
-    sym = u.syms[cmd.symbol]
+    sym = ubs.symbols[cmd.symbol]
     if cmd.side == R.SIDE_SELL:
         lock, asset = cmd.qty, sym.base_asset
     elif is_mbuy:
@@ -177,18 +228,18 @@ def ubs_place(u, out, cmd, seq):
         if lock < 0:
             emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
             return -1
-    if hm_get(u.lck_map, cmd.order_id, 0) >= 0:
+    if map_get(ubs.ref_by_order_id, cmd.order_id) >= 0:
         emit_rejected(out, cmd, seq, R.R_DUPLICATE_ORDER_ID)
         return -1
-    if u.ctr[U_LOCK_FREE] == 0:
+    if ubs.counters[UBS_FREE_LOCKS] == 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_CAPACITY)
         return -1
-    if u.bal[us, asset].avail < lock:
+    if ubs.balances[us, asset].avail < lock:
         emit_rejected(out, cmd, seq, R.R_INSUFFICIENT_BALANCE)
         return -1
-    _op(u, out, seq, 0, us, asset, R.OP_LOCK, lock, -lock, lock)
-    ref = pop(u.lck_free, u.ctr, U_LOCK_FREE)
-    k = u.locks[ref]
+    _op(ubs, out, seq, 0, us, asset, R.OP_LOCK, lock, -lock, lock)
+    ref = pop(ubs.free_locks, ubs.counters, UBS_FREE_LOCKS)
+    k = ubs.locks[ref]
     k.order_id = cmd.order_id
     k.user_id = cmd.user_id
     k.price = cmd.price if cmd.order_type == R.TYPE_LIMIT else 0
@@ -200,45 +251,47 @@ def ubs_place(u, out, cmd, seq):
     k.side = cmd.side
     k.order_type = cmd.order_type
     k.in_use = 1
-    hm_put(u.lck_map, cmd.order_id, 0, ref)
+    map_put(ubs.ref_by_order_id, cmd.order_id, ref)
     return ref
 
 
 @kernel(inline="always")
-def ubs_find(u, out, cmd, seq):
+def find_order(ubs, out, cmd, seq):
     """The lock slot (ref) of the open order a cancel/reduce names, or -1 after
     emitting the rejection (a reduce by <= 0 is `Invalid quantity`)."""
     if cmd.kind == R.CMD_REDUCE and cmd.qty <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
         return -1
-    return _own_order(u, out, cmd, seq)
+    return _own_order(ubs, out, cmd, seq)
 
 
 @kernel(inline="always")
-def _own_order(u, out, cmd, seq):
+def _own_order(ubs, out, cmd, seq):
     """Ref of cmd's order if it is open and the user's, else -1 after `Order not found`."""
-    ref = hm_get(u.lck_map, cmd.order_id, 0)
-    if ref < 0 or u.locks[ref].user_id != cmd.user_id:
+    ref = map_get(ubs.ref_by_order_id, cmd.order_id)
+    if ref < 0 or ubs.locks[ref].user_id != cmd.user_id:
         emit_rejected(out, cmd, seq, R.R_ORDER_NOT_FOUND)
         return -1
     return ref
 
 
 @kernel(inline="always")
-def ubs_command(u, out, cmd, seq):
-    """UBSCore's part of any command: check, lock, move money. Returns the
-    order's ref when the command goes on to the ME, else -1 (its events are out)."""
+def apply_command(ubs, out, cmd, seq):
+    """UBSCore's entry point for a command: check, lock, move money (at most
+    COMMAND_ORDER_EVENTS order events and COMMAND_BALANCE_EVENTS balance
+    events). Returns the order's ref when the command goes on to the ME, else
+    -1 (its events are out)."""
     kind = cmd.kind
     if kind == R.CMD_PLACE:
-        return ubs_place(u, out, cmd, seq)
+        return place(ubs, out, cmd, seq)
     if kind == R.CMD_CANCEL or kind == R.CMD_REDUCE:
-        return ubs_find(u, out, cmd, seq)
+        return find_order(ubs, out, cmd, seq)
     if kind == R.CMD_MOVE:
-        return ubs_move(u, out, cmd, seq)
+        return move(ubs, out, cmd, seq)
     if kind == R.CMD_DEPOSIT:
-        ubs_deposit(u, out, cmd, seq)
+        deposit(ubs, out, cmd, seq)
     elif kind == R.CMD_WITHDRAW:
-        ubs_withdraw(u, out, cmd, seq)
+        withdraw(ubs, out, cmd, seq)
     else:
         emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
     return -1
@@ -261,88 +314,88 @@ PREFETCH_NEXT = 2
 
 
 @kernel(inline="always")
-def ubs_prefetch(u, cmds, i, stop):
+def prefetch_command(ubs, cmds, i, stop):
     """Fetch ahead what cmds[i + PREFETCH_FAR] and cmds[i + PREFETCH_NEAR]
     will touch; returns the ref of the latter when it names an open order
     (so the ME can fetch its slot too), else -1."""
     if i + PREFETCH_FAR < stop:
-        prefetch(u.lck_map, hm_home(u.lck_map, cmds[i + PREFETCH_FAR].order_id, 0))
+        prefetch(ubs.ref_by_order_id, map_home_row(ubs.ref_by_order_id, cmds[i + PREFETCH_FAR].order_id))
     if i + PREFETCH_NEAR < stop and names_order(cmds[i + PREFETCH_NEAR]):
-        ref = hm_get(u.lck_map, cmds[i + PREFETCH_NEAR].order_id, 0)
+        ref = map_get(ubs.ref_by_order_id, cmds[i + PREFETCH_NEAR].order_id)
         if ref >= 0:
-            prefetch(u.locks, ref)
+            prefetch(ubs.locks, ref)
         return ref
     return -1
 
 
 @kernel(inline="always")
-def ubs_prefetch_settle(u, s):
+def prefetch_settle(ubs, s):
     """Fetch the lock records a settle message will change."""
     if s.kind != R.SETTLE_MARK:
-        prefetch(u.locks, s.buyer_ref)
+        prefetch(ubs.locks, s.buyer_ref)
         if s.seller_ref >= 0:
-            prefetch(u.locks, s.seller_ref)
+            prefetch(ubs.locks, s.seller_ref)
 
 
 @kernel(inline="always")
-def _keep_share(u, k, remaining):
+def _keep_share(ubs, k, remaining):
     """What the `keep` policy counts as this order's lock for `remaining`:
     cost(P, remaining) for a limit buy; for anything else the lock is exact."""
-    sym = u.syms[k.symbol]
+    sym = ubs.symbols[k.symbol]
     return cost(k.price, remaining, sym.cost_num, sym.cost_den)
 
 
 @kernel()
-def ubs_move(u, out, cmd, seq):
+def move(ubs, out, cmd, seq):
     """Check and re-lock a move. Returns the order's ref, or -1 after the rejection."""
     if cmd.price <= 0:
         emit_rejected(out, cmd, seq, R.R_INVALID_PRICE)
         return -1
-    ref = _own_order(u, out, cmd, seq)
+    ref = _own_order(ubs, out, cmd, seq)
     if ref < 0:
         return -1
-    k = u.locks[ref]
-    keep = u.ctr[U_DUST] == R.DUST_KEEP
+    k = ubs.locks[ref]
+    keep = ubs.counters[UBS_DUST_POLICY] == R.DUST_KEEP
     if k.side == R.SIDE_BUY:
-        sym = u.syms[k.symbol]
+        sym = ubs.symbols[k.symbol]
         need = cost(cmd.price, k.remaining, sym.cost_num, sym.cost_den)
         if need < 0:
             emit_rejected(out, cmd, seq, R.R_INVALID_QUANTITY)
             return -1
-        have = _keep_share(u, k, k.remaining) if keep else k.lock
+        have = _keep_share(ubs, k, k.remaining) if keep else k.lock
     else:
         need = k.remaining
         have = k.remaining if keep else k.lock
     d = need - have
     us = k.user_slot
-    if d > 0 and u.bal[us, k.lock_asset].avail < d:
+    if d > 0 and ubs.balances[us, k.lock_asset].avail < d:
         emit_rejected(out, cmd, seq, R.R_INSUFFICIENT_BALANCE)
         return -1
     if d > 0:
-        _op(u, out, seq, 0, us, k.lock_asset, R.OP_LOCK, d, -d, d)
+        _op(ubs, out, seq, 0, us, k.lock_asset, R.OP_LOCK, d, -d, d)
     elif d < 0:
-        _op(u, out, seq, 0, us, k.lock_asset, R.OP_UNLOCK, -d, -d, d)
+        _op(ubs, out, seq, 0, us, k.lock_asset, R.OP_UNLOCK, -d, -d, d)
     k.lock += d
     k.price = cmd.price
     return ref
 
 
 @kernel(inline="always")
-def _settle_trade(u, out, s):
-    sym = u.syms[s.symbol]
-    b = u.locks[s.buyer_ref]
-    k = u.locks[s.seller_ref]
+def _settle_trade(ubs, out, s):
+    sym = ubs.symbols[s.symbol]
+    b = ubs.locks[s.buyer_ref]
+    k = ubs.locks[s.seller_ref]
     base = sym.base_asset
     quote = sym.quote_asset
     p, q, c, tid, seq = s.price, s.qty, s.quote_qty, s.trade_id, s.seq
-    _op(u, out, seq, tid, b.user_slot, quote, R.OP_SPEND, c, 0, -c)
-    _op(u, out, seq, tid, b.user_slot, base, R.OP_CREDIT, q - s.buyer_fee, q - s.buyer_fee, 0)
-    _op(u, out, seq, tid, k.user_slot, base, R.OP_SPEND, q, 0, -q)
-    _op(u, out, seq, tid, k.user_slot, quote, R.OP_CREDIT, c - s.seller_fee, c - s.seller_fee, 0)
+    _op(ubs, out, seq, tid, b.user_slot, quote, R.OP_SPEND, c, 0, -c)
+    _op(ubs, out, seq, tid, b.user_slot, base, R.OP_CREDIT, q - s.buyer_fee, q - s.buyer_fee, 0)
+    _op(ubs, out, seq, tid, k.user_slot, base, R.OP_SPEND, q, 0, -q)
+    _op(ubs, out, seq, tid, k.user_slot, quote, R.OP_CREDIT, c - s.seller_fee, c - s.seller_fee, 0)
     if s.buyer_fee > 0:
-        _op(u, out, seq, tid, sym.fee_user_slot, base, R.OP_FEE, s.buyer_fee, s.buyer_fee, 0)
+        _op(ubs, out, seq, tid, sym.fee_user_slot, base, R.OP_FEE, s.buyer_fee, s.buyer_fee, 0)
     if s.seller_fee > 0:
-        _op(u, out, seq, tid, sym.fee_user_slot, quote, R.OP_FEE, s.seller_fee, s.seller_fee, 0)
+        _op(ubs, out, seq, tid, sym.fee_user_slot, quote, R.OP_FEE, s.seller_fee, s.seller_fee, 0)
     b.lock -= c
     b.remaining -= q
     k.lock -= q
@@ -350,54 +403,48 @@ def _settle_trade(u, out, s):
     if s.taker_side == R.SIDE_BUY and b.order_type == R.TYPE_LIMIT and b.price > p:
         r = cost(b.price - p, q, sym.cost_num, sym.cost_den)
         if r > 0:
-            _op(u, out, seq, tid, b.user_slot, quote, R.OP_UNLOCK, r, r, -r)
+            _op(ubs, out, seq, tid, b.user_slot, quote, R.OP_UNLOCK, r, r, -r)
             b.lock -= r
 
 
 @kernel(inline="always")
-def _settle_release(u, out, s):
+def _settle_release(ubs, out, s):
     ref = s.buyer_ref
-    k = u.locks[ref]
+    k = ubs.locks[ref]
     x = k.lock
-    if (u.ctr[U_DUST] == R.DUST_KEEP and k.side == R.SIDE_BUY
+    if (ubs.counters[UBS_DUST_POLICY] == R.DUST_KEEP and k.side == R.SIDE_BUY
             and k.order_type == R.TYPE_LIMIT):
-        x = min(x, _keep_share(u, k, k.remaining))
+        x = min(x, _keep_share(ubs, k, k.remaining))
     if x > 0:
-        _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
+        _op(ubs, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
     k.in_use = 0
-    hm_del(u.lck_map, k.order_id, 0)
-    push(u.lck_free, u.ctr, U_LOCK_FREE, ref)
+    map_delete(ubs.ref_by_order_id, k.order_id)
+    push(ubs.free_locks, ubs.counters, UBS_FREE_LOCKS, ref)
 
 
 @kernel()
-def _settle_reduce(u, out, s):
-    k = u.locks[s.buyer_ref]
+def _settle_reduce(ubs, out, s):
+    k = ubs.locks[s.buyer_ref]
     new_rem = s.qty
     if k.side == R.SIDE_SELL:
         x = k.remaining - new_rem
-    elif u.ctr[U_DUST] == R.DUST_KEEP:
-        x = _keep_share(u, k, k.remaining) - _keep_share(u, k, new_rem)
+    elif ubs.counters[UBS_DUST_POLICY] == R.DUST_KEEP:
+        x = _keep_share(ubs, k, k.remaining) - _keep_share(ubs, k, new_rem)
     else:
-        x = k.lock - _keep_share(u, k, new_rem)
+        x = k.lock - _keep_share(ubs, k, new_rem)
     k.remaining = new_rem
     if x > 0:
         k.lock -= x
-        _op(u, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
+        _op(ubs, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
 
 
 @kernel(inline="always")
-def ubs_settle_one(u, out, s):
-    """Apply one settle message (at most 7 balance events)."""
+def apply_settle(ubs, out, s):
+    """UBSCore's entry point for a settle message (not a mark): at most
+    SETTLE_BALANCE_EVENTS balance events."""
     if s.kind == R.SETTLE_TRADE:
-        _settle_trade(u, out, s)
+        _settle_trade(ubs, out, s)
     elif s.kind == R.SETTLE_RELEASE:
-        _settle_release(u, out, s)
+        _settle_release(ubs, out, s)
     else:
-        _settle_reduce(u, out, s)
-
-
-@kernel(inline="always")
-def ubs_settle(u, out, settle, n):
-    """Apply settle messages settle[0:n] in order."""
-    for i in range(n):
-        ubs_settle_one(u, out, settle[i])
+        _settle_reduce(ubs, out, s)

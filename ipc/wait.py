@@ -15,20 +15,21 @@ collapses throughput 12-25x on this 2-core machine).
 from __future__ import annotations
 
 import os
+from typing import get_args
 
 import posix_ipc
 
+from ..config import WaitStrategy
 from ..engine.jit import kernel
 from .atomics import fence, load_acquire, store_release
 from .ring import CONSUMER, PRODUCER, WAITING
 
-STRATEGIES = ("spin", "yield", "block", "auto")
+STRATEGIES = get_args(WaitStrategy)     # a bad name fails at config load (config/__init__.py)
 
 
-def choose(strategy: str, spinning_processes: int, cores: int | None = None) -> str:
+def choose(strategy: WaitStrategy, spinning_processes: int, cores: int | None = None) -> str:
     """Resolve `auto` to a concrete strategy for this machine."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"wait strategy {strategy!r} is not one of {STRATEGIES}")
+    assert strategy in STRATEGIES, strategy
     if strategy != "auto":
         return strategy
     cores = cores if cores is not None else len(os.sched_getaffinity(0))

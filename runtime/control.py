@@ -3,8 +3,10 @@ process of an MT pipeline read and write.
 
 - ME_DONE, written by the ME (a release store, after the outputs it vouches
   for are published): settlement replays up to that seq;
+- DURABLE, written by the journal: the WAL holds every seq up to it (as the
+  fsync policy says); nothing of a later seq leaves the system;
 - the stop request of the supervisor;
-- one PROC_STATS line per process: heartbeat (its loop count), state and
+- one PROC_STATS line per process of the topology (runtime/topology.py): heartbeat (its loop count), state and
   counters the supervisor reports in perf.txt and watches for liveness.
 """
 from __future__ import annotations
@@ -16,8 +18,6 @@ from ..engine.records import _dtype
 from ..ipc.atomics import load_acquire, store_release
 from ..ipc.ring import attach_segment
 
-PROCESSES = ("ingestion", "ubscore", "matching", "settlement")
-
 # int64 word index of each shared word; one 64-byte line each (the snapshot
 # words, rarely written, share one).
 SNAP_REQ = 0         # supervisor: 1 = cut a snapshot at the next seq UBSCore reaches
@@ -27,7 +27,7 @@ ME_DONE = 16         # ME: its outputs (events, settles) of every seq <= this ar
 STOP = 24            # supervisor: 1 = finish what was sent and stop
 T_START = 32         # ingestion: perf_counter_ns of its first publish
 T_END = 40           # settlement: perf_counter_ns when the last event was merged
-JOURNALED = 48       # settlement: the last seq the WAL holds
+DURABLE = 48         # journal: the last seq the WAL holds (durable as its policy says)
 INGEST_LIMIT = 56    # supervisor: ingestion publishes no seq beyond this (0: no limit); crash drills
 _PROCS_AT = 64       # byte line 8: the PROC_STATS lines
 
@@ -47,7 +47,6 @@ PROC_STATS = _dtype([
     ("reserved", "i8", 6),
 ], 128)
 
-SEGMENT_BYTES = _PROCS_AT * 8 + len(PROCESSES) * PROC_STATS.itemsize
 
 
 @kernel()
@@ -63,25 +62,26 @@ def get(words, i):
 class Control:
     """A view of the control block; `proc(name)` is that process's stats line."""
 
-    def __init__(self, shm, owner: bool):
-        self.shm, self.owner = shm, owner
+    def __init__(self, shm, owner: bool, processes: tuple[str, ...]):
+        self.shm, self.owner, self.processes = shm, owner, processes
         self.words = np.ndarray(_PROCS_AT, np.int64, buffer=shm.buf)
-        self.procs = np.ndarray(len(PROCESSES), PROC_STATS, buffer=shm.buf, offset=_PROCS_AT * 8)
+        self.procs = np.ndarray(len(processes), PROC_STATS, buffer=shm.buf, offset=_PROCS_AT * 8)
 
     @classmethod
-    def create(cls, name: str) -> "Control":
+    def create(cls, name: str, processes: tuple[str, ...]) -> "Control":
         from multiprocessing import shared_memory
-        c = cls(shared_memory.SharedMemory(name=name, create=True, size=SEGMENT_BYTES), True)
+        size = _PROCS_AT * 8 + len(processes) * PROC_STATS.itemsize
+        c = cls(shared_memory.SharedMemory(name=name, create=True, size=size), True, processes)
         c.words[:] = 0
         c.procs[:] = np.zeros(1, PROC_STATS)
         return c
 
     @classmethod
-    def attach(cls, name: str) -> "Control":
-        return cls(attach_segment(name), False)
+    def attach(cls, name: str, processes: tuple[str, ...]) -> "Control":
+        return cls(attach_segment(name), False, processes)
 
     def proc(self, name: str):
-        return self.procs[PROCESSES.index(name)]
+        return self.procs[self.processes.index(name)]
 
     def put(self, i: int, v: int) -> None:
         put(self.words, i, v)

@@ -1,8 +1,8 @@
 """The supervisor: starts the pipeline's processes, watches them, stops them.
 
-- Creates every segment first (services/wiring.py), after removing those of
+- Creates every segment first (runtime/wiring.py, as runtime/topology.py declares them), after removing those of
   dead instances, and unlinks them all when it returns, whatever happened.
-- Forks one process per stage; each pins itself to the cores the config gives
+- Forks one process per entry of the topology; each pins itself to the cores the config gives
   it, builds its state machine, says READY, and waits for the go that the
   supervisor gives when all are ready (so no one measures another's start).
 - Each process loops `step()` and beats its heartbeat in the control block;
@@ -14,7 +14,7 @@
   the others are killed and `PipelineError` names the process and its status.
 - With a `recover` callback (a pipeline with a WAL), a crash is followed by a
   restart instead, up to `max_restarts` times: the callback rebuilds the state
-  from the WAL and gives the builders of the new processes (tools/mt.py).
+  from the WAL and gives the builders of the new processes (app/mt.py).
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ import psutil
 
 from ..config import Pipeline
 from ..ipc import shm
-from .control import DONE, FAILED, PROCESSES, READY, RUNNING, STATE_NAMES, STOP, T_END, T_START
+from .control import DONE, FAILED, READY, RUNNING, STATE_NAMES, STOP, T_END, T_START
+from .topology import DATASET, DEFAULT_CORES, Topology
 from .wiring import Wiring
 
 # A builder makes a process's service in the child: (wiring, stats) -> object
@@ -49,13 +50,21 @@ class Restart(NamedTuple):
 
 
 def default_cores(cfg: Pipeline) -> dict[str, list[int]]:
-    """The config's cores, or one core each for UBSCore and the ME."""
+    """The config's cores, or one core each for the DEFAULT_CORES processes
+    (UBSCore and the ME) when there are enough."""
     if cfg.cores:
         return {k: list(v) for k, v in cfg.cores.items()}
     avail = sorted(os.sched_getaffinity(0))
-    if len(avail) < 2:
+    if len(avail) < len(DEFAULT_CORES):
         return {}
-    return {"ubscore": [avail[0]], "matching": [avail[1]]}
+    return {name: [core] for name, core in zip(DEFAULT_CORES, avail)}
+
+
+def cores_of(cores: dict[str, list[int]], name: str) -> list[int] | None:
+    """A process's cores; the ingestion sources (ingestion0, ...) share ingestion's."""
+    if name in cores:
+        return cores[name]
+    return cores.get("ingestion") if name.startswith("ingestion") else None
 
 
 def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -> None:
@@ -67,9 +76,9 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
             psutil.Process().cpu_affinity(cores)
         svc = build(wiring, stats)
         # Sleep at the first idle step: UBSCore's and the ME's compiled loops
-        # spin before they report idle; settlement works in batches and is
-        # not on the critical path. Ingestion only yields (services/ingestion.py).
-        waiter = wiring.waiter(name) if name != "ingestion" else None
+        # spin before they report idle; the journal and settlement work in
+        # batches and are not on the critical path. Sources only yield.
+        waiter = wiring.waiter(name) if wiring.topology.process(name).polls else None
         stats["state"] = READY
         while stats["state"] != RUNNING:
             time.sleep(0.001)
@@ -113,59 +122,70 @@ def _status(code: int | None) -> str:
 
 class Supervisor:
     def __init__(self, cfg: Pipeline, builders: dict[str, Builder],
-                 recover: Callable[[], dict[str, Builder]] | None = None, max_restarts: int = 0):
-        unknown = set(builders) - set(PROCESSES)
-        if unknown:
-            raise ValueError(f"unknown processes {sorted(unknown)}; the pipeline has {PROCESSES}")
-        self.cfg, self.builders = cfg, builders
+                 recover: Callable[[], dict[str, Builder]] | None = None, max_restarts: int = 0,
+                 topology: Topology = DATASET):
+        if set(builders) != set(topology.names):
+            raise ValueError(f"builders for {sorted(builders)}; the pipeline has {topology.names}")
+        self.cfg, self.builders, self.topology = cfg, builders, topology
         self.recover, self.max_restarts = recover, max_restarts
         self.cores = default_cores(cfg)
         self.wiring: Wiring | None = None
         self.procs: dict[str, mp.Process] = {}
         self.restarts: list[Restart] = []
+        self.stopping = False       # a clean stop was asked for (it outlives a restart)
         self.poll_s = 0.01          # how often the watch runs (a process's death is seen at once)
 
     def run(self, on_ready: Callable[[Wiring], None] | None = None,
-            watch: Callable[["Supervisor"], None] | None = None) -> dict:
+            watch: Callable[["Supervisor"], None] | None = None, stop_signals=()) -> dict:
         """Run the pipeline to its end, restarting it through recovery after a
         crash if it can; returns every process's stats line (of the last start).
         on_ready(wiring) runs when every process is ready, before the go;
-        watch(self) runs every poll_s while the pipeline runs."""
-        while True:
-            try:
-                return self._run_once(on_ready, watch)
-            except PipelineError as e:
-                if self.recover is None or len(self.restarts) >= self.max_restarts:
-                    raise
-                print(f"xinfinity: {e}; restarting through recovery "
-                      f"({len(self.restarts) + 1} of at most {self.max_restarts})", file=sys.stderr, flush=True)
-                self.builders = self.recover()
-                self.restarts.append(Restart(str(e), 0.0))
+        watch(self) runs every poll_s while the pipeline runs. stop_signals
+        (service mode: SIGTERM, SIGINT): each asks for a clean stop, which
+        drains every ring; a source that holds its ring open ends only then."""
+        old = {s: signal.signal(s, lambda *_: self.stop()) for s in stop_signals}
+        try:
+            while True:
+                try:
+                    return self._run_once(on_ready, watch)
+                except PipelineError as e:
+                    if self.recover is None or len(self.restarts) >= self.max_restarts:
+                        raise
+                    print(f"xinfinity: {e}; restarting through recovery "
+                          f"({len(self.restarts) + 1} of at most {self.max_restarts})", file=sys.stderr, flush=True)
+                    self.builders = self.recover()
+                    self.restarts.append(Restart(str(e), 0.0))
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
 
     def _run_once(self, on_ready, watch) -> dict:
         shm.cleanup_stale()
         self.procs = {}
-        self.wiring = w = Wiring.create(self.cfg)
+        self.wiring = w = Wiring.create(self.cfg, topology=self.topology)
+        if self.stopping:
+            w.control.put(STOP, 1)
+        names = self.topology.names
         ctx = mp.get_context("fork")
         try:
-            for name in PROCESSES:
+            for name in names:
                 p = ctx.Process(target=_serve, name=f"xinf-{name}",
-                                args=(name, self.builders[name], w, self.cores.get(name)))
+                                args=(name, self.builders[name], w, cores_of(self.cores, name)))
                 p.start()
                 self.procs[name] = p
-            self._wait(lambda: all(w.control.proc(n)["state"] == READY for n in PROCESSES), "start")
+            self._wait(lambda: all(w.control.proc(n)["state"] == READY for n in names), "start")
             if on_ready:
                 on_ready(w)
-            for n in PROCESSES:
+            for n in names:
                 w.control.proc(n)["state"] = RUNNING
             if self.restarts and not self.restarts[-1].t_running:
                 self.restarts[-1] = self.restarts[-1]._replace(t_running=time.perf_counter())
-            self._wait(lambda: all(w.control.proc(n)["state"] == DONE for n in PROCESSES), "run", watch)
+            self._wait(lambda: all(w.control.proc(n)["state"] == DONE for n in names), "run", watch)
             for p in self.procs.values():
                 p.join()
             self._check_exits()
             stats = {n: {f: int(w.control.proc(n)[f]) for f in w.control.procs.dtype.names if f != "reserved"}
-                     for n in PROCESSES}
+                     for n in names}
             stats["pipeline"] = {"t_start": w.control.get(T_START), "t_end": w.control.get(T_END)}
             return stats
         finally:
@@ -173,13 +193,14 @@ class Supervisor:
             w.close()
 
     def stop(self) -> None:
-        """Ask for a clean stop: ingestion ends its stream, the rest drains."""
-        if self.wiring is not None:
+        """Ask for a clean stop: the sources end their streams, the rest drains."""
+        self.stopping = True
+        if self.wiring is not None and self.wiring.control.words is not None:   # not between two starts
             self.wiring.control.put(STOP, 1)
 
     def _wait(self, finished: Callable[[], bool], phase: str, watch=None) -> None:
         w = self.wiring
-        beats = {n: (-1, time.monotonic()) for n in PROCESSES}
+        beats = {n: (-1, time.monotonic()) for n in self.topology.names}
         while not finished():
             live = [p.sentinel for p in self.procs.values() if p.exitcode is None]
             mp.connection.wait(live, self.poll_s)       # returns at once when one ends
@@ -187,7 +208,7 @@ class Supervisor:
             if watch:
                 watch(self)
             now = time.monotonic()
-            for n in PROCESSES:
+            for n in self.topology.names:
                 st = w.control.proc(n)
                 hb = int(st["heartbeat"])
                 if hb != beats[n][0] or st["state"] != RUNNING:

@@ -1,9 +1,5 @@
-"""Which rings join which processes, and how each end is opened.
-
-    ingestion ─cmd─▶ UBSCore ─order─▶ ME ─m_oev, m_tev, m_set─▶ settlement
-                       ▲    │            │                          ▲
-                       │    └───── log (every sequenced command) ───┘
-                       └──── settle ─────┘
+"""The rings and the control block of one pipeline instance, opened as the
+topology (runtime/topology.py) declares them.
 
 Every segment is named after the instance (ipc/shm.py); the supervisor
 creates them before it starts the processes, which inherit the mappings.
@@ -13,45 +9,34 @@ input rings when it has said it sleeps.
 from __future__ import annotations
 
 from ..config import Pipeline
-from ..engine import records as R
 from ..ipc import shm, wait
 from ..ipc.ring import Ring
 from .control import Control
-
-# name: (record, producer, consumer)
-RINGS = {
-    "cmd": (R.CMD, "ingestion", "ubscore"),
-    "order": (R.CMD, "ubscore", "matching"),
-    "settle": (R.SETTLE, "matching", "ubscore"),
-    "log": (R.CMD, "ubscore", "settlement"),
-    "m_set": (R.SETTLE, "matching", "settlement"),
-    "m_oev": (R.ORDER_EVENT, "matching", "settlement"),
-    "m_tev": (R.TRADE_EVENT, "matching", "settlement"),
-}
-SPINNERS = 3    # processes that poll their inputs: UBSCore, the ME, settlement
+from .topology import DATASET, Topology
 
 
 class Wiring:
     """The rings and the control block of one pipeline instance."""
 
-    def __init__(self, instance: str, cfg: Pipeline, strategy: str, rings: dict, control: Control):
-        self.instance, self.cfg, self.strategy = instance, cfg, strategy
+    def __init__(self, instance: str, cfg: Pipeline, topology: Topology, strategy: str, rings: dict,
+                 control: Control):
+        self.instance, self.cfg, self.topology, self.strategy = instance, cfg, topology, strategy
         self.rings, self.control = rings, control
 
     @classmethod
-    def create(cls, cfg: Pipeline, instance: str | None = None) -> "Wiring":
+    def create(cls, cfg: Pipeline, instance: str | None = None, topology: Topology = DATASET) -> "Wiring":
         instance = instance or shm.instance_name()
-        strategy = wait.choose(cfg.wait, SPINNERS)
+        strategy = wait.choose(cfg.wait, len(topology.pollers))
         rings = {}
         try:
-            for name, (dtype, _, _) in RINGS.items():
-                rings[name] = Ring.create(shm.part_name(instance, name), dtype, cfg.ring_capacity)
-            control = Control.create(shm.part_name(instance, "control"))
+            for spec in topology.rings:
+                rings[spec.name] = Ring.create(shm.part_name(instance, spec.name), spec.record, cfg.ring_capacity)
+            control = Control.create(shm.part_name(instance, "control"), topology.names)
         except BaseException:
             for r in rings.values():
                 r.close()
             raise
-        w = cls(instance, cfg, strategy, rings, control)
+        w = cls(instance, cfg, topology, strategy, rings, control)
         w._warm()
         return w
 
@@ -77,12 +62,13 @@ class Wiring:
     def waker(self, ring_name: str) -> wait.Waker:
         """The producer's side of the ring's consumer's wait strategy."""
         name = ring_name[len(self.instance) + 1:] if ring_name.startswith(self.instance + "-") else ring_name
-        return wait.Waker(self.rings[name], self.strategy, self.sem_name(RINGS[name][2]))
+        consumer = next(r.consumer for r in self.topology.rings if r.name == name)
+        return wait.Waker(self.rings[name], self.strategy, self.sem_name(consumer))
 
     def waiter(self, process: str) -> wait.Waiter:
         """The process's side of its wait strategy; it sleeps at its first
         idle step (the services spin in their own loops before they say idle)."""
-        inputs = [self.rings[n] for n, (_, _, c) in RINGS.items() if c == process]
+        inputs = [self.rings[r.name] for r in self.topology.inputs(process)]
         return wait.Waiter(inputs, self.strategy, spin_polls=1, sem_name=self.sem_name(process))
 
     def close(self) -> None:
@@ -90,5 +76,5 @@ class Wiring:
         for r in self.rings.values():
             r.close()
         self.control.close()
-        for process in ("ubscore", "matching", "settlement"):
+        for process in self.topology.pollers:
             wait.unlink_semaphore("", self.sem_name(process))

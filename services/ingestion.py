@@ -1,10 +1,10 @@
 """Ingestion: plays the gateway's part in fixture runs.
 
-Publishes the dataset's commands (initial deposits first) into the cmd ring
-in batches, then closes it. A stop request from the supervisor ends the
+Publishes the dataset's commands (initial deposits first) into its command
+ring in batches, then closes it. A stop request from the supervisor ends the
 stream early; what was published is still processed to the end. After a
-crash it starts after the last command the WAL holds (`start`): every
-command gets seq = its index + 1, so each is sequenced exactly once.
+crash it starts after the last of its commands the WAL holds (`start`), so
+each is sequenced exactly once.
 """
 from __future__ import annotations
 
@@ -14,15 +14,20 @@ import numpy as np
 
 from ..ipc.ring import ring_publish
 from ..runtime.control import INGEST_LIMIT, STOP, T_START
+from ..runtime.topology import command_ring
 from ..runtime.wiring import Wiring
 
 
 class Ingestion:
-    def __init__(self, wiring: Wiring, commands: np.ndarray, start: int = 0):
-        self.wiring = wiring
-        self.ring = wiring.rings["cmd"]
+    def __init__(self, wiring: Wiring, commands: np.ndarray, start: int = 0, name: str = "ingestion",
+                 hold: bool = False):
+        """start: commands[:start] are in the WAL already; hold: when the
+        commands run out, keep the ring open until the supervisor's stop (a
+        live source gone quiet: service mode)."""
+        self.wiring, self.hold = wiring, hold
+        self.ring = wiring.rings[command_ring(name)]
         self.words = self.ring.words_of(np.ascontiguousarray(commands))
-        self.waker = wiring.waker("cmd")
+        self.waker = wiring.waker(self.ring.name)
         self.batch = wiring.cfg.batch
         self.sent = start
         self.started = False
@@ -48,6 +53,9 @@ class Ingestion:
                 self.waker.published()
                 return True
             time.sleep(0.0002)      # ring full: UBSCore is behind; give it the core
+            return False
+        if self.hold and not c.get(STOP):
+            time.sleep(0.001)
             return False
         self.ring.close_producer()
         self.waker.published()

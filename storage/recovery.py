@@ -15,7 +15,7 @@ from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
 
 from .snapshot import load_snapshot
-from .wal_dir import SNAPSHOTS, open_journal
+from .wal_dir import SNAPSHOTS, open_wal_dir
 
 
 def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = True, core=None):
@@ -27,7 +27,7 @@ def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = Tru
     counted). prefault: as engine.core.Core's; core: a fresh one allocated
     beforehand for it (the restarting supervisor keeps one ready)."""
     t0 = time.perf_counter()
-    j = open_journal(wal_dir)
+    j = open_wal_dir(wal_dir)
     t_opened = time.perf_counter()
     if core is None:
         core = Core(j.assets, j.symbols, R.DUST_CODES[j.dust], j.capacity, prefault)   # allocation: not recovery

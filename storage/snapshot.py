@@ -220,12 +220,12 @@ class Scheduler:
         self.requested = True
 
     def poll(self, control) -> None:
-        from ..runtime.control import JOURNALED, SNAP_AT, SNAP_REQ
+        from ..runtime.control import DURABLE, SNAP_AT, SNAP_REQ
         at = control.get(SNAP_AT)
         if at > self.sealed:
             self.pending = at
         self.finish()
-        journaled = control.get(JOURNALED)
+        journaled = control.get(DURABLE)
         if self.pending or control.get(SNAP_REQ):
             return
         due = (self.requested or (self.every_commands and journaled - self.last_journaled >= self.every_commands)

@@ -20,15 +20,16 @@ from __future__ import annotations
 import os
 import pathlib
 import time
-from typing import NamedTuple
+from typing import NamedTuple, get_args
 
 import numpy as np
 
+from ..config import FsyncPolicy
 from ..engine import records as R
 from ..engine.wal import (RECORD_BYTES, WAL_RECORD, commands_of, wal_count_intact, wal_intact, wal_seal,
                           wal_verify)
 
-POLICIES = ("every_batch", "interval_ms", "off")
+POLICIES = get_args(FsyncPolicy)        # a bad name fails at config load (config/__init__.py)
 
 
 class WalError(RuntimeError):
@@ -84,9 +85,8 @@ def open_wal(path, first_seq: int = 1) -> Opened:
 
 
 class WalWriter:
-    def __init__(self, path, policy: str = "every_batch", interval_ms: int = 5, batch: int = 8192):
-        if policy not in POLICIES:
-            raise ValueError(f"WAL fsync policy {policy!r} is not one of {POLICIES}")
+    def __init__(self, path, policy: FsyncPolicy = "every_batch", interval_ms: int = 5, batch: int = 8192):
+        assert policy in POLICIES, policy       # any other name would silently never sync
         self.path, self.policy, self.interval_ns = pathlib.Path(path), policy, interval_ms * 1_000_000
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         fsync_path(self.path.parent)

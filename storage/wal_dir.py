@@ -8,8 +8,8 @@
     DIR/snapshots/         snapshots of the core's state (services/snapshot.py)
     DIR/supervisor.pid     while an MT pipeline runs on it: where `xinf snapshot` signals
 
-`Journal.append(cmds)` persists sequenced commands before they are acted on;
-`open_journal(dir)` gives back the dataset they came from, as far as the WAL
+`WalDir.append(cmds)` persists sequenced commands before they are acted on;
+`open_wal_dir(dir)` gives back the dataset they came from, as far as the WAL
 holds it (a torn tail cut off and reported).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ META_FILE = "meta.json"
 _CONFIGS = ("assets_config.csv", "symbols_config.csv")
 
 
-class JournalError(RuntimeError):
+class WalDirError(RuntimeError):
     pass
 
 
@@ -41,11 +41,11 @@ def check_fresh(wal_dir) -> pathlib.Path:
     """A directory a new WAL may be written into (not one that holds a WAL)."""
     d = pathlib.Path(wal_dir)
     if (d / WAL_FILE).exists() and (d / WAL_FILE).stat().st_size > 0:
-        raise JournalError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
+        raise WalDirError(f"{d} already holds a WAL; replay it (xinf replay) or choose another directory")
     return d
 
 
-class Journal:
+class WalDir:
     def __init__(self, wal_dir, dataset_dir, dust: str, initial_deposits: int, policy: str = "every_batch",
                  interval_ms: int = 5, capacity: Capacity = Capacity()):
         d = check_fresh(wal_dir)
@@ -59,7 +59,7 @@ class Journal:
         self.writer = WalWriter(d / WAL_FILE, policy, interval_ms)
 
     @classmethod
-    def reopen(cls, wal_dir, policy: str = "every_batch", interval_ms: int = 5) -> "Journal":
+    def reopen(cls, wal_dir, policy: str = "every_batch", interval_ms: int = 5) -> "WalDir":
         """Append to the WAL of a directory that recovery opened (its torn tail cut)."""
         j = cls.__new__(cls)
         j.dir = pathlib.Path(wal_dir)
@@ -73,7 +73,7 @@ class Journal:
         self.writer.close()
 
 
-class Journaled(NamedTuple):
+class WalDirContents(NamedTuple):
     assets: list[Asset]
     symbols: list[Symbol]
     dust: str
@@ -83,17 +83,17 @@ class Journaled(NamedTuple):
     torn_bytes: int
 
 
-def open_journal(wal_dir) -> Journaled:
+def open_wal_dir(wal_dir) -> WalDirContents:
     from ..edge.dataset import load_assets, load_symbols
     d = pathlib.Path(wal_dir)
     for name in (WAL_FILE, META_FILE) + _CONFIGS:
         if not (d / name).exists():
-            raise JournalError(f"{d}: not a WAL directory ({name} is missing)")
+            raise WalDirError(f"{d}: not a WAL directory ({name} is missing)")
     meta = json.loads((d / META_FILE).read_text())
     assets = load_assets(d / "assets_config.csv")
     symbols = load_symbols(d / "symbols_config.csv", assets)
     opened = open_wal(d / WAL_FILE)
     n = min(int(meta["initial_deposits"]), len(opened.commands))
     capacity = msgspec.convert(meta.get("capacity", {}), Capacity)
-    return Journaled(assets, symbols, meta["dust"], capacity, opened.commands[:n], opened.commands[n:],
+    return WalDirContents(assets, symbols, meta["dust"], capacity, opened.commands[:n], opened.commands[n:],
                      opened.torn_bytes)

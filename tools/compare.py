@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from xinfinity.engine import records as R
-from xinfinity.edge.outputs import (BALANCES_FILE, LEDGER_FILE, ORDERBOOK_FILE, SUMMARY_FILE, read_summary)
+from xinfinity.edge.outputs import (BALANCES_FILE, GOLDEN_FILES, LEDGER_FILE, ORDERBOOK_FILE, ORDERBOOK_HEADER,
+                                    read_summary)
 
 # ---------------------------------------------------------------------------
 # Comparison with golden outputs

@@ -33,7 +33,8 @@ import msgspec
 import numpy as np
 
 from xinfinity.engine import records as R
-from xinfinity.runtime.control import INGEST_LIMIT, JOURNALED, PROCESSES, RUNNING
+from xinfinity.runtime.control import DURABLE, INGEST_LIMIT, RUNNING
+from xinfinity.runtime.topology import DATASET
 from xinfinity.storage.wal import POLICIES
 
 from xinfinity.edge import outputs
@@ -42,7 +43,7 @@ from xinfinity.app.mt import Resumed, add_pipeline_arguments, pipeline_config, r
 from .parity import compare_dirs
 from xinfinity.app.st import run_st
 
-TARGETS = {"ubscore": "ubscore", "me": "matching", "settlement": "settlement", "ingestion": "ingestion"}
+TARGETS = {**{name: name for name in DATASET.names}, "me": "matching"}    # "me": the ME, by its short name
 
 
 def add_arguments(p) -> None:
@@ -125,7 +126,7 @@ class Killer:
         k = len(self.kills)
         if k < len(self.points):
             last = self.total - 1               # ingestion never ends before the last kill
-            self.point = min(max(int(self.points[k]), wiring.control.get(JOURNALED) + 1), last)
+            self.point = min(max(int(self.points[k]), wiring.control.get(DURABLE) + 1), last)
             limit = min(self.point + int(self.lookahead[k]), last)
         wiring.control.put(INGEST_LIMIT, limit)
 
@@ -135,9 +136,9 @@ class Killer:
         if k == len(self.points) or len(sup.restarts) != k:
             return
         c = sup.wiring.control
-        if any(c.proc(n)["state"] != RUNNING for n in PROCESSES):
+        if any(c.proc(n)["state"] != RUNNING for n in DATASET.names):
             return
-        at = c.get(JOURNALED)
+        at = c.get(DURABLE)
         if at < self.point:
             return
         name = self.targets[k]
@@ -178,7 +179,7 @@ def plan(total: int, kills: int, seed: int, target: str, batch: int):
     rng = np.random.default_rng(seed)
     points = np.sort(rng.choice(np.arange(1, total - 1), kills, replace=False))
     lookahead = rng.integers(0, min(2 * batch, max(1, (total - 2) // kills)), kills)
-    names = list(TARGETS.values())
+    names = list(DATASET.names)
     targets = [names[int(i)] for i in rng.integers(0, len(names), kills)] if target == "any" \
         else [TARGETS[target]] * kills
     return points, lookahead, targets

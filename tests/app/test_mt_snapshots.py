@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from xinfinity.config import Pipeline
-from xinfinity.runtime.control import INGEST_LIMIT, JOURNALED, SNAP_REQ
+from xinfinity.runtime.control import INGEST_LIMIT, DURABLE, SNAP_REQ
 from xinfinity.app.mt import run_mt
 from xinfinity.tools.parity import compare_dirs
 from xinfinity.storage.recovery import recover
@@ -32,7 +32,7 @@ def _run_with_snapshot_at_cut(tmp_path, ask):
 
     def watch(sup):
         c = sup.wiring.control
-        if not state["asked"] and c.get(JOURNALED) >= CUT:
+        if not state["asked"] and c.get(DURABLE) >= CUT:
             ask(sup)
             state["asked"] = time.monotonic()
         if state["asked"] and (list(snaps.glob("snap-*")) or time.monotonic() - state["asked"] > 30):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from xinfinity.config import Pipeline
-from xinfinity.runtime.control import INGEST_LIMIT, PROCESSES, RUNNING
+from xinfinity.runtime.control import INGEST_LIMIT, RUNNING
+from xinfinity.runtime.topology import DATASET
 from xinfinity.runtime.supervisor import PipelineError
 from xinfinity.tools import drill as D
 from xinfinity.edge import outputs as O
@@ -56,7 +57,7 @@ def test_kill_plan_is_seeded_spread_and_never_reaches_the_end():
     assert all(np.array_equal(x, y) for x, y in zip(a[:2], b[:2])) and a[2] == b[2]
     points, lookahead, targets = a
     assert np.all(np.diff(points) > 0) and points[0] >= 1 and points[-1] <= 1492
-    assert np.all(lookahead < (1494 - 2) // 20) and set(targets) <= set(PROCESSES)
+    assert np.all(lookahead < (1494 - 2) // 20) and set(targets) <= set(DATASET.names)
     with pytest.raises(ValueError, match="do not fit"):
         D.plan(10, 9, seed=0, target="any", batch=8192)
 
@@ -70,7 +71,7 @@ def test_restarts_are_bounded_and_then_the_failure_is_raised(tmp_path):
 
     def kill_ubscore(sup):
         c = sup.wiring.control
-        if all(c.proc(n)["state"] == RUNNING for n in PROCESSES) and sup.procs["ubscore"].is_alive():
+        if all(c.proc(n)["state"] == RUNNING for n in DATASET.names) and sup.procs["ubscore"].is_alive():
             os.kill(sup.procs["ubscore"].pid, signal.SIGKILL)
 
     recovered = []

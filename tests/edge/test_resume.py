@@ -16,7 +16,7 @@ from xinfinity.tools.parity import compare_dirs
 from xinfinity.storage.recovery import recover
 from xinfinity.app.st import run_st
 from xinfinity.edge.sink import Sink, write_finals
-from xinfinity.storage.wal_dir import JournalError
+from xinfinity.storage.wal_dir import WalDirError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = ROOT / "fixtures" / "zxi-cancel-1294"
@@ -115,10 +115,10 @@ def test_recovery_after_files_cut_anywhere_writes_exactly_what_they_lack(st_run,
 
 def test_recovery_refuses_a_wal_of_another_dataset(st_run):
     other = load_dataset(ROOT / "fixtures" / "zxi-100k")
-    with pytest.raises(JournalError, match="200 initial deposits, the dataset 2000: it is another dataset's"):
+    with pytest.raises(WalDirError, match="200 initial deposits, the dataset 2000: it is another dataset's"):
         recover_pipeline(other, None, st_run / "wal")
     ds = load_dataset(SMALL)
     changed = ds.commands.copy()
     changed["qty"][700] += 1
-    with pytest.raises(JournalError, match=r"command 901 differs from row 701 of the dataset's orders \(qty\)"):
+    with pytest.raises(WalDirError, match=r"command 901 differs from row 701 of the dataset's orders \(qty\)"):
         recover_pipeline(dataclasses.replace(ds, commands=changed), None, st_run / "wal")

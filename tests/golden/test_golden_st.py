@@ -94,7 +94,7 @@ def test_invariant_check_detects_a_broken_lock():
     core.apply(ds.deposits)
     core.apply(ds.commands.copy())
     core.check_invariants()
-    live = np.flatnonzero(core.u.locks["in_use"] == 1)
-    core.u.locks["lock"][live[0]] += 1
+    live = np.flatnonzero(core.ubs.locks["in_use"] == 1)
+    core.ubs.locks["lock"][live[0]] += 1
     with pytest.raises(AssertionError, match="frozen != open locks"):
         core.check_invariants()

@@ -94,11 +94,11 @@ def test_run_starts_the_pipeline_processes_on_the_bundled_dataset(tmp_path):
 @pytest.mark.slow
 def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    for text, expect in (("pipeline:\n  wait: fast\n", "pipeline.wait 'fast'"),
-                         ("pipeline:\n  ring_capacity: 1000\n", "pipeline.ring_capacity 1000 is not a power of two"),
-                         ("pipeline:\n  cores: {gateway: [0]}\n", "pipeline.cores names ['gateway']"),
-                         ("pipeline:\n  fsync: sometimes\n", "pipeline.fsync 'sometimes' is not one of"),
-                         ("pipeline:\n  fsync_interval_ms: 0\n", "pipeline.fsync_interval_ms must be at least 1"),
+    for text, expect in (("pipeline:\n  wait: fast\n", "Invalid enum value 'fast' - at `$.pipeline.wait`"),
+                         ("pipeline:\n  ring_capacity: 1000\n", "ring_capacity 1000 is not a power of two - at `$.pipeline`"),
+                         ("pipeline:\n  cores: {gateway: [0]}\n", "Invalid enum value 'gateway' - at `key` in `$.pipeline.cores`"),
+                         ("pipeline:\n  fsync: sometimes\n", "Invalid enum value 'sometimes' - at `$.pipeline.fsync`"),
+                         ("pipeline:\n  fsync_interval_ms: 0\n", "Expected `int` >= 1 - at `$.pipeline.fsync_interval_ms`"),
                          ("pipeline:\n  ringcap: 8\n", "unknown field `ringcap`")):
         cfg.write_text(text)
         r = _xinf("pipeline", "mt", "--input", ROOT / "fixtures" / "zxi-cancel-1294", "--out", tmp_path / "o",

@@ -9,6 +9,7 @@ import pytest
 
 from xinfinity.config import Capacity, Pipeline
 from xinfinity.runtime.supervisor import PipelineError, Supervisor
+from xinfinity.runtime.topology import DATASET
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.app.mt import _builders
 
@@ -35,7 +36,7 @@ def builders(ds, tmp_path, **replace):
 def test_clean_run_leaves_nothing_behind(ds, tmp_path):
     stats = Supervisor(Pipeline(), builders(ds, tmp_path)).run()
     assert stats["pipeline"]["t_end"] > stats["pipeline"]["t_start"] > 0
-    assert all(stats[n]["state"] == 3 for n in ("ingestion", "ubscore", "matching", "settlement"))
+    assert all(stats[n]["state"] == 3 for n in DATASET.names)
     assert leftovers() == []
 
 
@@ -87,7 +88,7 @@ def test_stop_request_drains_every_ring(ds, tmp_path):
     every process still finishes cleanly, having drained its inputs."""
     sup = Supervisor(Pipeline(), builders(ds, tmp_path))
     stats = sup.run(on_ready=lambda w: sup.stop())
-    assert all(stats[n]["state"] == 3 for n in ("ingestion", "ubscore", "matching", "settlement"))
+    assert all(stats[n]["state"] == 3 for n in DATASET.names)
     assert leftovers() == []
 
 
@@ -95,7 +96,8 @@ def test_each_process_runs_on_the_cores_the_config_gives_it(ds, tmp_path):
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2:
         pytest.skip("needs two cores")
-    want = {"ingestion": [cores[1]], "ubscore": [cores[0]], "matching": [cores[1]], "settlement": [cores[0]]}
+    want = {"ingestion": [cores[1]], "ubscore": [cores[0]], "matching": [cores[1]], "journal": [cores[1]],
+            "settlement": [cores[0]]}
     real = builders(ds, tmp_path)
 
     def checked(name):

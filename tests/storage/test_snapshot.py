@@ -66,20 +66,20 @@ def test_a_corrupt_newest_snapshot_is_reported_and_the_previous_used(ds, tmp_pat
     write_snapshot(tmp_path, 300, core.state_arrays(), initial(ds))
     core.apply(ds.commands[300:700].copy())
     newest = write_snapshot(tmp_path, 700, core.state_arrays(), initial(ds))
-    victim = newest / "u.bal.rows.npy"
+    victim = newest / "u.balances.rows.npy"
     data = bytearray(victim.read_bytes())
     data[-7] ^= 0x40
     victim.write_bytes(bytes(data))
     loaded = load_snapshot(tmp_path)
     assert loaded.seq == 300
-    assert len(loaded.rejected) == 1 and "u.bal.rows.npy fails its checksum" in loaded.rejected[0]
+    assert len(loaded.rejected) == 1 and "u.balances.rows.npy fails its checksum" in loaded.rejected[0]
 
 
 def test_an_interrupted_write_leaves_the_previous_snapshot_whole(ds, tmp_path):
     core = fresh(ds)
     write_snapshot(tmp_path, 1, core.state_arrays(), initial(ds))
     (tmp_path / ".tmp-00000000000000000099").mkdir()              # a crash mid-write
-    (tmp_path / ".tmp-00000000000000000099" / "u.bal.npy").write_bytes(b"half")
+    (tmp_path / ".tmp-00000000000000000099" / "u.balances.npy").write_bytes(b"half")
     loaded = load_snapshot(tmp_path)
     assert loaded.seq == 1 and not list(tmp_path.glob(".tmp-*"))
 

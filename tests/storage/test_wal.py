@@ -113,11 +113,6 @@ def test_a_flip_in_the_last_record_is_a_torn_tail_cut_and_reported(sequenced, tm
     assert opened.torn_bytes == RECORD_BYTES and len(opened.commands) == 9
 
 
-def test_bad_policy_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="fsync policy 'sometimes'"):
-        WalWriter(tmp_path / "w", "sometimes")
-
-
 _DISK_FULL = r"""
 import resource, signal, sys, numpy as np
 from xinfinity.engine.wal import wal_seal

@@ -1,0 +1,97 @@
+"""The pipeline's shape, declared once: its processes and the rings between them.
+
+    source(s) ─cmd.<source>─▶ UBSCore ─order─▶ ME ─me_orders, me_trades, me_settles─▶ settlement
+                                ▲    │            │                                       ▲
+                                │    └─ log ─▶ journal ─ durable_log ─────────────────────┘
+                                └──── settles ────┘
+
+Sources are where commands enter (ingestion in dataset runs; gateway workers
+next), each with a command ring of its own into UBSCore. The journal makes
+the sequenced command log durable before anything of it reaches settlement,
+and publishes "durable through seq N" in the control block.
+
+The control block (a stats line per process), the wiring (a ring per entry,
+a semaphore per consumer), the supervisor (which processes to start, pin and
+watch), the crash drill (what it may kill) and perf.txt all read this
+module: adding a process is an entry here plus its module in services/.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, get_args
+
+import numpy as np
+
+from ..config import ProcessName
+from ..engine import records as R
+
+
+class Process(NamedTuple):
+    name: str
+    polls: bool         # runs a polling loop that waits by the pipeline's strategy (else it yields)
+    source: bool = False    # publishes commands into a ring of its own into UBSCore
+
+
+class RingSpec(NamedTuple):
+    name: str
+    record: np.dtype
+    producer: str
+    consumer: str
+
+
+class Topology(NamedTuple):
+    processes: tuple[Process, ...]
+    rings: tuple[RingSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.processes)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.processes if p.source)
+
+    def process(self, name: str) -> Process:
+        for p in self.processes:
+            if p.name == name:
+                return p
+        raise KeyError(f"no process {name!r}; the pipeline has {self.names}")
+
+    def inputs(self, process: str) -> tuple[RingSpec, ...]:
+        return tuple(r for r in self.rings if r.consumer == process)
+
+    def outputs(self, process: str) -> tuple[RingSpec, ...]:
+        return tuple(r for r in self.rings if r.producer == process)
+
+    @property
+    def pollers(self) -> tuple[str, ...]:
+        """Processes that poll (and so count against the cores for the wait strategy)."""
+        return tuple(p.name for p in self.processes if p.polls)
+
+
+def command_ring(source: str) -> str:
+    return f"cmd.{source}"
+
+
+def pipeline(sources: tuple[str, ...] = ("ingestion",)) -> Topology:
+    """The pipeline with these command sources."""
+    if not sources or len(set(sources)) != len(sources):
+        raise ValueError(f"sources must be distinct and at least one: {sources}")
+    processes = (*(Process(s, polls=False, source=True) for s in sources),
+                 Process("ubscore", polls=True),
+                 Process("matching", polls=True),
+                 Process("journal", polls=True),
+                 Process("settlement", polls=True))
+    rings = (*(RingSpec(command_ring(s), R.CMD, s, "ubscore") for s in sources),
+             RingSpec("order", R.CMD, "ubscore", "matching"),
+             RingSpec("settles", R.SETTLE, "matching", "ubscore"),
+             RingSpec("log", R.CMD, "ubscore", "journal"),
+             RingSpec("durable_log", R.CMD, "journal", "settlement"),
+             RingSpec("me_settles", R.SETTLE, "matching", "settlement"),
+             RingSpec("me_orders", R.ORDER_EVENT, "matching", "settlement"),
+             RingSpec("me_trades", R.TRADE_EVENT, "matching", "settlement"))
+    return Topology(processes, rings)
+
+
+DATASET = pipeline()                # a dataset run: ingestion is the one source
+assert DATASET.names == get_args(ProcessName), "config.ProcessName must name the pipeline's processes"
+DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order
