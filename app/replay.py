@@ -1,5 +1,5 @@
 """`xinf replay --wal DIR --out DIR`: the state and every output file, rebuilt
-from a WAL directory alone (services/journal.py).
+from a WAL directory alone (storage/wal_dir.py).
 
 The WAL's commands go through the same core, in the same batches, as the ST
 pipeline's, so the files equal those of the run that wrote the WAL (up to the

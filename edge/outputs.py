@@ -27,7 +27,8 @@ from numba import njit
 
 from xinfinity.engine import records as R
 
-from .csv_format import ROWS_PER_CALL, Layout
+from . import csv_format
+from .csv_format import Layout
 
 __all__ = [
     "LedgerWriter", "EventWriter", "read_events", "dump_csv", "write_balances",
@@ -36,7 +37,6 @@ __all__ = [
     "EVENT_FILES", "EVENTS_FORMAT_FILE",
 ]
 
-_CHUNK = 1 << 16          # rows formatted per call (lost in the move to edge/)
 
 LEDGER_FILE = "t2_ledger.csv"
 BALANCES_FILE = "t2_balances_final.csv"
@@ -136,8 +136,8 @@ class LedgerWriter:
         _after_whole_trade(e["trade_id"], e["user_id"], e["asset"], after)
         cols = [e["trade_id"], e["user_id"], e["asset"], e["op"], e["amount"], after]
         written = 0
-        for start in range(0, n, ROWS_PER_CALL):
-            written += self._fmt.write(self._f, [c[start:start + ROWS_PER_CALL] for c in cols])
+        for start in range(0, n, csv_format.ROWS_PER_CALL):
+            written += self._fmt.write(self._f, [c[start:start + csv_format.ROWS_PER_CALL] for c in cols])
         self.rows += written
         return written
 
@@ -169,8 +169,8 @@ def write_orderbook(path, rows: np.ndarray) -> None:
     with open(path, "wb") as f:
         f.write(_ORDERBOOK.header)
         fmt = _ORDERBOOK.formatter()
-        for start in range(0, len(rows), ROWS_PER_CALL):
-            r = rows[start:start + ROWS_PER_CALL]
+        for start in range(0, len(rows), csv_format.ROWS_PER_CALL):
+            r = rows[start:start + csv_format.ROWS_PER_CALL]
             filled = r["filled"]
             fmt.write(f, [r["order_id"], r["user_id"], r["side"],
                           np.full(len(r), R.TYPE_LIMIT, dtype=np.int64), r["price"], r["qty"],
@@ -408,8 +408,8 @@ def dump_csv(bin_path, out, dtype: np.dtype | None = None) -> int:
     try:
         f.write(lay.header)
         fmt = lay.formatter()
-        for start in range(0, n, ROWS_PER_CALL):
-            r = recs[start:start + ROWS_PER_CALL]
+        for start in range(0, n, csv_format.ROWS_PER_CALL):
+            r = recs[start:start + csv_format.ROWS_PER_CALL]
             fmt.write(f, [r[name] for name in fields])
         f.flush()
     finally:

@@ -29,7 +29,7 @@ class Sink:
 
     @classmethod
     def resume(cls, out_dir: pathlib.Path, through: int | None = None) -> "Sink":
-        """Carry on files a crash interrupted (tools/outputs.py cut_events):
+        """Carry on files a crash interrupted (edge/outputs.py cut_events):
         with `through`, they are complete through that seq; without, each is cut
         back to what is surely complete, and the sink skips what a recovery
         re-emits up to there. The summary's counts are then taken from the files."""

@@ -274,7 +274,7 @@ class Core:
         """Load a snapshot into this core, which must be freshly built with the
         same configuration and capacity: `changes` maps each state array's
         name to (shape, idx, rows), the rows that differ from the initial
-        state (services/snapshot.py). A mismatch raises ValueError naming it."""
+        state (storage/snapshot.py). A mismatch raises ValueError naming it."""
         if not self.fresh:
             raise ValueError("a snapshot is restored into a freshly built core only")
         mine = self.state_arrays()

@@ -11,7 +11,7 @@ digits than the unit allows is refused, even when the extra digits are zeros:
 the rule is about the text, so that a value never depends on rounding.
 The result must be below 2**63.
 
-``tools/dataset.py`` has a numba twin of this parser for bulk CSV loading; a
+``edge/dataset.py`` has a numba twin of this parser for bulk CSV loading; a
 property test keeps the two in agreement, and the loader builds its error
 messages by calling ``parse_decimal`` on the offending text.
 """

@@ -141,7 +141,8 @@ def _dtype(fields, size):
 # price: limit price, or the new price of a move. qty: order qty, or the
 # reduce-by qty of a reduce. amount: quote budget of a market buy, or the
 # amount of a deposit/withdraw (whose asset id is in `symbol`). ref: UBSCore's
-# order slot, set by UBSCore for the ME. ts: nanoseconds, set at ingestion.
+# order slot, set by UBSCore for the ME. ts: nanoseconds, observation only (no
+# state machine reads it); 0 until a command's point of entry sets it.
 CMD = _dtype([
     ("seq", "i8"), ("ts", "i8"), ("order_id", "i8"), ("user_id", "i8"),
     ("price", "i8"), ("qty", "i8"), ("amount", "i8"),

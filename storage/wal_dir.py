@@ -5,7 +5,7 @@
     DIR/symbols_config.csv
     DIR/meta.json          dust policy, capacity, and how many leading commands
                            are the initial deposits (balances_init.csv) rather than rows
-    DIR/snapshots/         snapshots of the core's state (services/snapshot.py)
+    DIR/snapshots/         snapshots of the core's state (storage/snapshot.py)
     DIR/supervisor.pid     while an MT pipeline runs on it: where `xinf snapshot` signals
 
 `WalDir.append(cmds)` persists sequenced commands before they are acted on;

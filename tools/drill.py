@@ -6,7 +6,7 @@ WAL holds seq points[k] (seeded, spread over the run; or the next seq, if
 recovery is past it already); ingestion is held a seeded distance past that
 point (up to the gap between kills) until the kill, so every kill lands
 before the end of the run, most with commands in flight. Each time the supervisor sees the death, stops the
-rest and restarts the pipeline through recovery (tools/mt.py
+rest and restarts the pipeline through recovery (app/mt.py
 `recover_pipeline`): the output files are cut back to what is surely
 complete, the WAL is replayed (the events the files lack are written), and
 ingestion resumes after the last seq the WAL holds.

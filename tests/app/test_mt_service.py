@@ -16,6 +16,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from xinfinity.app.mt import deal, run_mt
 from xinfinity.app.replay import replay
@@ -70,6 +71,7 @@ def _wait_for_wal(path: pathlib.Path, at_least_records: int, proc: subprocess.Po
     raise AssertionError(f"the WAL did not reach {at_least_records} records in {timeout_s} s")
 
 
+@pytest.mark.slow
 def test_a_service_with_two_sources_waits_for_sigterm_then_drains_and_stops(tmp_path):
     ds = load_dataset(SMALL)
     total = len(ds.deposits) + len(ds.commands)
@@ -87,6 +89,7 @@ def test_a_service_with_two_sources_waits_for_sigterm_then_drains_and_stops(tmp_
     _assert_equals_replay(tmp_path / "out", tmp_path / "wal", tmp_path)
 
 
+@pytest.mark.slow
 def test_sigterm_mid_stream_loses_nothing_that_was_sequenced(tmp_path):
     dataset = ROOT / "fixtures" / "zxi-100k"
     ds = load_dataset(dataset)
@@ -102,6 +105,7 @@ def test_sigterm_mid_stream_loses_nothing_that_was_sequenced(tmp_path):
     _assert_equals_replay(tmp_path / "out", tmp_path / "wal", tmp_path)
 
 
+@pytest.mark.slow
 def test_a_crash_with_two_sources_restarts_each_where_the_wal_left_it(tmp_path):
     ds = load_dataset(SMALL)
     held = 200          # each source stops there until the kill, so the kill lands mid-stream

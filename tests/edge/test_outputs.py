@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from xinfinity.engine import records as R
+from xinfinity.edge import csv_format
 from xinfinity.edge import outputs as O
 
 BASELINE = Path(__file__).resolve().parents[2] / "baseline" / "zxi-100k"
@@ -24,7 +25,7 @@ BOOK_ROWS = np.dtype([("symbol", "u2"), ("side", "u1"), ("price", "i8"), ("order
 def chunk(request, monkeypatch):
     """Run each writer test with the real chunk size and with a tiny one (many chunks)."""
     if request.param:
-        monkeypatch.setattr(O, "_CHUNK", request.param)
+        monkeypatch.setattr(csv_format, "ROWS_PER_CALL", request.param)
     return request.param
 
 
