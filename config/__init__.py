@@ -17,15 +17,17 @@ import msgspec
 import yaml
 from msgspec import Meta
 
+from ..runtime.topology import DATASET
+
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 
 WaitStrategy = Literal["spin", "yield", "block", "auto"]        # ipc/wait.py
 FsyncPolicy = Literal["every_batch", "interval_ms", "off"]      # storage/wal.py, docs/DURABILITY.md
 DustPolicy = Literal["release", "keep"]                         # engine/records.py DUST_CODES
 StpMode = Literal["none", "expire_taker", "expire_maker", "expire_both"]    # engine/records.py STP_CODES
-# The pipeline's processes (runtime/topology.py checks it has exactly these);
-# "ingestion" in pipeline.cores covers every ingestion source.
-ProcessName = Literal["ingestion", "ubscore", "matching", "journal", "settlement"]
+# The pipeline's processes, as runtime/topology.py declares them; "ingestion"
+# in pipeline.cores covers every ingestion source.
+ProcessName = Literal[DATASET.names]
 
 AtLeast1 = Annotated[int, Meta(ge=1)]
 AtLeast0 = Annotated[int, Meta(ge=0)]

@@ -286,14 +286,14 @@ def _dec_code(st):
 
 
 # Name tables, flattened into one (rows, width) uint8 array: table t is rows
-# toff[t] .. toff[t] + tcnt[t] - 1.
+# table_start[t] .. table_start[t] + table_len[t] - 1.
 T_ACTION, T_SIDE, T_TYPE, T_TIF, T_ASSET, T_SYMBOL = range(6)
 
 _BIT_SIDE_TYPE_TIF = (1 << C_SIDE) | (1 << C_TYPE) | (1 << C_TIF)
 
 
 @njit(inline="always")
-def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, bdec, qdec,
+def _parse_row(buf, ls, le, has_action, names, lens, table_start, table_len, sym_ids, price_decimals, base_decimals, quote_decimals,
                asset_ids, asset_dec, vals, codes):
     """One orders.csv row into vals (order_id, user_id, price, qty, amount) and codes
     (kind, side, order_type, tif, symbol). Returns (E_* code, column, aux).
@@ -306,7 +306,7 @@ def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, 
         codes[k] = 0
     kind = R.CMD_PLACE
     if has_action:
-        k = _word(buf, ls[C_ACTION], le[C_ACTION], names, lens, toff[T_ACTION], tcnt[T_ACTION])
+        k = _word(buf, ls[C_ACTION], le[C_ACTION], names, lens, table_start[T_ACTION], table_len[T_ACTION])
         if k < 0:
             return (E_EMPTY if le[C_ACTION] == ls[C_ACTION] else E_ACTION), C_ACTION, 0
         kind = k + 1                     # the table follows the CMD_* codes
@@ -323,7 +323,7 @@ def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, 
     t = T_ASSET if funds else T_SYMBOL
     idx = 0
     if le[C_SYMBOL] > ls[C_SYMBOL]:
-        idx = _word(buf, ls[C_SYMBOL], le[C_SYMBOL], names, lens, toff[t], tcnt[t])
+        idx = _word(buf, ls[C_SYMBOL], le[C_SYMBOL], names, lens, table_start[t], table_len[t])
         if idx < 0:
             return (E_ASSET if funds else E_SYMBOL), C_SYMBOL, 0
     elif funds:
@@ -336,7 +336,7 @@ def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, 
                 if i == 0:
                     return E_EMPTY, c, 0
                 continue
-            k = _word(buf, ls[c], le[c], names, lens, toff[T_SIDE + i], tcnt[T_SIDE + i])
+            k = _word(buf, ls[c], le[c], names, lens, table_start[T_SIDE + i], table_len[T_SIDE + i])
             if k < 0:
                 return E_SIDE + i, c, 0
             codes[1 + i] = k
@@ -357,11 +357,11 @@ def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, 
         if need == 0 or (need == 2 and le[c] == ls[c]):
             continue
         if i == 0:
-            d = pdec[idx]
+            d = price_decimals[idx]
         elif i == 1:
-            d = bdec[idx]
+            d = base_decimals[idx]
         else:
-            d = asset_dec[idx] if funds else qdec[idx]
+            d = asset_dec[idx] if funds else quote_decimals[idx]
         v, st = _dec(buf, ls[c], le[c], d)
         if st:
             return _dec_code(st), c, d
@@ -370,7 +370,7 @@ def _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids, pdec, 
 
 
 @njit(cache=True, _nrt=False)
-def _parse_orders(buf, pos, ncols, colmap, names, lens, toff, tcnt, sym_ids, pdec, bdec, qdec,
+def _parse_orders(buf, pos, ncols, colmap, names, lens, table_start, table_len, sym_ids, price_decimals, base_decimals, quote_decimals,
                   asset_ids, asset_dec, o_order_id, o_user_id, o_price, o_qty, o_amount,
                   o_kind, o_side, o_type, o_tif, o_symbol, err, scratch):
     """Parse every data row of orders.csv from byte `pos` (just after the header).
@@ -396,8 +396,8 @@ def _parse_orders(buf, pos, ncols, colmap, names, lens, toff, tcnt, sym_ids, pde
                 k = colmap[c]
                 ls[c] = fs[k] if k >= 0 else 0
                 le[c] = fe[k] if k >= 0 else 0
-            code, col, aux = _parse_row(buf, ls, le, has_action, names, lens, toff, tcnt, sym_ids,
-                                        pdec, bdec, qdec, asset_ids, asset_dec, vals, codes)
+            code, col, aux = _parse_row(buf, ls, le, has_action, names, lens, table_start, table_len, sym_ids,
+                                        price_decimals, base_decimals, quote_decimals, asset_ids, asset_dec, vals, codes)
         if code != E_OK:
             whole_line = code == E_BLANK_LINE or code == E_COLUMNS
             _set_err(err, code, line, col, pos if whole_line else ls[col],
@@ -461,8 +461,8 @@ def parse_decimal_bytes(text: bytes, decimals: int) -> tuple[int, int]:
 def _word_tables(assets: list[Asset], symbols: list[Symbol]):
     """The kernel's name tables (T_ACTION .. T_SYMBOL) flattened into one uint8 array.
 
-    Returns (names, lens, toff, tcnt, lists): table t is rows toff[t] .. toff[t] +
-    tcnt[t] - 1 of names, lens gives each row's length; lists are the Python names.
+    Returns (names, lens, table_start, table_len, lists): table t is rows table_start[t] .. table_start[t] +
+    table_len[t] - 1 of names, lens gives each row's length; lists are the Python names.
     """
     lists = [
         [R.CMD_NAMES[k] for k in sorted(R.CMD_NAMES)],
@@ -480,9 +480,9 @@ def _word_tables(assets: list[Asset], symbols: list[Symbol]):
     for k, b in enumerate(raw):
         names[k, :len(b)] = np.frombuffer(b, np.uint8)
         lens[k] = len(b)
-    tcnt = np.array([len(names_) for names_ in lists], np.int64)
-    toff = np.concatenate([[0], np.cumsum(tcnt)[:-1]]).astype(np.int64)
-    return names, lens, toff, tcnt, lists
+    table_len = np.array([len(names_) for names_ in lists], np.int64)
+    table_start = np.concatenate([[0], np.cumsum(table_len)[:-1]]).astype(np.int64)
+    return names, lens, table_start, table_len, lists
 
 
 def _read_bytes(path: pathlib.Path) -> np.ndarray:
@@ -612,8 +612,8 @@ def load_symbols(path: pathlib.Path, assets: list[Asset]) -> list[Symbol]:
         name = row["symbol"]
         base = _int_field(path, lineno, row, "base_asset_id", 0, MAX_ID)
         quote = _int_field(path, lineno, row, "quote_asset_id", 0, MAX_ID)
-        pdec = _int_field(path, lineno, row, "price_decimal", 0, money.MAX_DECIMALS)
-        pdisp = _int_field(path, lineno, row, "price_display_decimal", 0, money.MAX_DECIMALS)
+        price_decimals = _int_field(path, lineno, row, "price_decimal", 0, money.MAX_DECIMALS)
+        display_decimals = _int_field(path, lineno, row, "price_display_decimal", 0, money.MAX_DECIMALS)
         maker = _int_field(path, lineno, row, "maker_fee_ppm", 0, MAX_FEE_PPM, default=0)
         taker = _int_field(path, lineno, row, "taker_fee_ppm", 0, MAX_FEE_PPM, default=0)
         fee_user = _int_field(path, lineno, row, "fee_user_id", -1, _INT64_MAX, default=-1)
@@ -631,7 +631,7 @@ def load_symbols(path: pathlib.Path, assets: list[Asset]) -> list[Symbol]:
         if base == quote:
             raise DatasetError(f"{where}: base_asset_id and quote_asset_id are both {base}")
         # cost() scales by 10**(qd - pd - bd); keep that factor within int64.
-        shift = pdec + by_id[base].decimals - by_id[quote].decimals
+        shift = price_decimals + by_id[base].decimals - by_id[quote].decimals
         if not -18 <= shift <= 18:
             raise DatasetError(f"{where}: price_decimal + base decimals - quote decimals = {shift}, "
                                "must be within -18..18")
@@ -642,7 +642,7 @@ def load_symbols(path: pathlib.Path, assets: list[Asset]) -> list[Symbol]:
         seen_ids.add(sid)
         seen_names.add(name)
         symbols.append(Symbol(id=sid, name=name, base_asset_id=base, quote_asset_id=quote,
-                              price_decimals=pdec, price_display_decimals=pdisp,
+                              price_decimals=price_decimals, price_display_decimals=display_decimals,
                               maker_fee_ppm=maker, taker_fee_ppm=taker, fee_user_id=fee_user, stp=stp))
     if not symbols:
         raise DatasetError(f"{path}: no symbols configured")
@@ -684,18 +684,18 @@ def load_orders(path: pathlib.Path, assets: list[Asset], symbols: list[Symbol]) 
                            f"{','.join(ORDERS_5)} or {','.join(ORDERS_6)} or {','.join(ORDERS_EXT)}")
     colmap = np.array([columns.index(c) if c in columns else -1 for c in ORDERS_EXT], np.int64)
     by_id = {a.id: a for a in assets}
-    names, lens, toff, tcnt, lists = _word_tables(assets, symbols)
+    names, lens, table_start, table_len, lists = _word_tables(assets, symbols)
     sym_ids = np.array([s.id for s in symbols], np.int64)
-    sym_pdec = np.array([s.price_decimals for s in symbols], np.int64)
-    sym_bdec = np.array([by_id[s.base_asset_id].decimals for s in symbols], np.int64)
-    sym_qdec = np.array([by_id[s.quote_asset_id].decimals for s in symbols], np.int64)
+    symbol_price_decimals = np.array([s.price_decimals for s in symbols], np.int64)
+    symbol_base_decimals = np.array([by_id[s.base_asset_id].decimals for s in symbols], np.int64)
+    symbol_quote_decimals = np.array([by_id[s.quote_asset_id].decimals for s in symbols], np.int64)
     asset_ids = np.array([a.id for a in assets] or [0], np.int64)
     asset_dec = np.array([a.decimals for a in assets] or [0], np.int64)
     cap = int(np.count_nonzero(buf == 10)) + 1
     cmds = np.zeros(cap, R.CMD)
     err = np.zeros(6, np.int64)
-    n = _parse_orders(buf, pos, len(columns), colmap, names, lens, toff, tcnt, sym_ids, sym_pdec, sym_bdec,
-                      sym_qdec, asset_ids, asset_dec, cmds["order_id"], cmds["user_id"],
+    n = _parse_orders(buf, pos, len(columns), colmap, names, lens, table_start, table_len, sym_ids, symbol_price_decimals, symbol_base_decimals,
+                      symbol_quote_decimals, asset_ids, asset_dec, cmds["order_id"], cmds["user_id"],
                       cmds["price"], cmds["qty"], cmds["amount"], cmds["kind"], cmds["side"],
                       cmds["order_type"], cmds["tif"], cmds["symbol"], err,
                       np.zeros((6, 16), np.int64))

@@ -17,11 +17,10 @@ module: adding a process is an entry here plus its module in services/.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, get_args
+from typing import NamedTuple
 
 import numpy as np
 
-from ..config import ProcessName
 from ..engine import records as R
 
 
@@ -93,5 +92,4 @@ def pipeline(sources: tuple[str, ...] = ("ingestion",)) -> Topology:
 
 
 DATASET = pipeline()                # a dataset run: ingestion is the one source
-assert DATASET.names == get_args(ProcessName), "config.ProcessName must name the pipeline's processes"
 DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order

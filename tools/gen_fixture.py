@@ -208,7 +208,7 @@ def _places(rng, p: GenParams, n_place: int, markets: tuple[Market, ...]) -> dic
     # Market orders: no price; a buy's budget is the cost of its size at the
     # mid, times 0.5..1.5, and half the buys also carry their qty as a cap.
     market = otype == 1
-    pdec = np.array([m.price_decimals for m in markets], np.int64)[sym]
+    price_decimals = np.array([m.price_decimals for m in markets], np.int64)[sym]
     budget_scale = 0.5 + rng.random(n_place)
     cap_qty = rng.random(n_place) < 0.5
     amount = np.zeros(n_place, np.int64)
@@ -220,7 +220,7 @@ def _places(rng, p: GenParams, n_place: int, markets: tuple[Market, ...]) -> dic
     price = np.where(market, 0, price)
     passive = (~market) & (tif == 0) & (np.where(side == 0, -offset, offset) > 0.002)
     return {"user": user, "sym": sym, "side": side, "otype": otype, "tif": tif, "price": price,
-            "qty6": qty6, "amount": amount, "pdec": pdec, "passive": passive}
+            "qty6": qty6, "amount": amount, "price_decimals": price_decimals, "passive": passive}
 
 
 def _actions(rng, p: GenParams, pl: dict, act_kind: np.ndarray,
@@ -265,7 +265,7 @@ def _actions(rng, p: GenParams, pl: dict, act_kind: np.ndarray,
     new_price = np.maximum(1, np.rint(old * (1.0 + 0.02 * (rng.random(n) - 0.5))).astype(np.int64))
     return {"target": target, "user": user, "sym": sym, "reduce_by": reduce_by,
             "new_price": new_price, "time": time,
-            "pdec": np.array([m.price_decimals for m in markets], np.int64)[sym]}
+            "price_decimals": np.array([m.price_decimals for m in markets], np.int64)[sym]}
 
 
 def _rows(rng, p: GenParams, markets) -> tuple[dict[str, np.ndarray], dict]:
@@ -288,7 +288,7 @@ def _rows(rng, p: GenParams, markets) -> tuple[dict[str, np.ndarray], dict]:
         "order_id": (np.arange(1, n_place + 1), ac["target"]),
         "user": (pl["user"], ac["user"]),
         "sym": (pl["sym"], ac["sym"]),
-        "pdec": (pl["pdec"], ac["pdec"]),
+        "price_decimals": (pl["price_decimals"], ac["price_decimals"]),
         "side": (pl["side"], none),
         "price": (np.where(market, -1, pl["price"]),
                   np.where(act_kind == A_MOVE, ac["new_price"], -1)),
@@ -364,7 +364,7 @@ def _put_word(out, pos, table, lens, k):
 
 
 @njit(cache=True)
-def _format_orders(out, extended, order_id, user, action, side, price, pdec, qty6, otype, tif,
+def _format_orders(out, extended, order_id, user, action, side, price, price_decimals, qty6, otype, tif,
                    amount, sym, words, wlens):
     """Render rows as CSV bytes (CRLF); a field < 0 is written empty. Returns the length.
 
@@ -384,7 +384,7 @@ def _format_orders(out, extended, order_id, user, action, side, price, pdec, qty
         out[pos] = 44
         pos += 1
         if price[i] >= 0:
-            pos = _put_decimal(out, pos, price[i], pdec[i])
+            pos = _put_decimal(out, pos, price[i], price_decimals[i])
         out[pos] = 44
         pos += 1
         if qty6[i] >= 0:
@@ -433,7 +433,7 @@ def _write_orders(path: pathlib.Path, rows: dict, p: GenParams, markets, advance
         f.write(header.encode() + b"\r\n")
         for s in range(0, p.orders, CHUNK_ROWS):
             e = min(p.orders, s + CHUNK_ROWS)
-            cols = [rows[k][s:e] for k in ("order_id", "user", "action", "side", "price", "pdec",
+            cols = [rows[k][s:e] for k in ("order_id", "user", "action", "side", "price", "price_decimals",
                                            "qty6", "otype", "tif", "amount", "sym")]
             n = _format_orders(buf, p.extended, *cols, words, wlens)
             f.write(buf[:n].tobytes())
