@@ -237,11 +237,12 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     restarts = pipeline.restarts if restarts is None else restarts
 
-    topology = pipeline_topology(source_names(sources))
+    topology = pipeline_topology(source_names(sources), journal=wal_dir is not None)
 
     def builders(resumed: Resumed | None = None) -> dict:
-        return _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms,
+        made = _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms,
                          sources, until_stopped)
+        return {name: made[name] for name in topology.names}
 
     def spare_core() -> Core:       # allocated while the pipeline runs, not after a crash
         return Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity, prefault=False)

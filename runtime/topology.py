@@ -6,9 +6,13 @@
                                 └──── settles ────┘
 
 Sources are where commands enter (ingestion in dataset runs; gateway workers
-next), each with a command ring of its own into UBSCore. The journal makes
-the sequenced command log durable before anything of it reaches settlement,
-and publishes "durable through seq N" in the control block.
+next), each with a command ring of its own into UBSCore. With a WAL, the
+journal makes the sequenced command log durable before anything of it
+reaches settlement, and publishes "durable through seq N" in the control
+block. Without one (benchmarks, parity runs) there is nothing to make
+durable: the log goes straight to settlement, and the pipeline saves the
+journal's hop (on two cores a fifth process costs MT about a quarter of its
+throughput; docs/PIPELINE.md).
 
 The control block (a stats line per process), the wiring (a ring per entry,
 a semaphore per consumer), the supervisor (which processes to start, pin and
@@ -71,25 +75,31 @@ def command_ring(source: str) -> str:
     return f"cmd.{source}"
 
 
-def pipeline(sources: tuple[str, ...] = ("ingestion",)) -> Topology:
-    """The pipeline with these command sources."""
+def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True) -> Topology:
+    """The pipeline with these command sources, with a journal (a WAL) or not."""
     if not sources or len(set(sources)) != len(sources):
         raise ValueError(f"sources must be distinct and at least one: {sources}")
     processes = (*(Process(s, polls=False, source=True) for s in sources),
                  Process("ubscore", polls=True),
                  Process("matching", polls=True),
-                 Process("journal", polls=True),
+                 *((Process("journal", polls=True),) if journal else ()),
                  Process("settlement", polls=True))
+    log = ((RingSpec("log", R.CMD, "ubscore", "journal"), RingSpec("durable_log", R.CMD, "journal", "settlement"))
+           if journal else (RingSpec("log", R.CMD, "ubscore", "settlement"),))
     rings = (*(RingSpec(command_ring(s), R.CMD, s, "ubscore") for s in sources),
              RingSpec("order", R.CMD, "ubscore", "matching"),
              RingSpec("settles", R.SETTLE, "matching", "ubscore"),
-             RingSpec("log", R.CMD, "ubscore", "journal"),
-             RingSpec("durable_log", R.CMD, "journal", "settlement"),
+             *log,
              RingSpec("me_settles", R.SETTLE, "matching", "settlement"),
              RingSpec("me_orders", R.ORDER_EVENT, "matching", "settlement"),
              RingSpec("me_trades", R.TRADE_EVENT, "matching", "settlement"))
     return Topology(processes, rings)
 
 
-DATASET = pipeline()                # a dataset run: ingestion is the one source
+def settlement_log(topology: Topology) -> str:
+    """The ring settlement takes the sequenced commands from (durable ones with a journal)."""
+    return next(r.name for r in topology.inputs("settlement") if r.record == R.CMD)
+
+
+DATASET = pipeline()                # a dataset run with a WAL: ingestion is the one source
 DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order

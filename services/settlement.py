@@ -5,9 +5,10 @@ sink (edge/sink.py's writers, or a counter in the benchmark).
 
 Each step reads ME_DONE first, then takes everything the four rings hold:
 the ME's outputs of every seq up to ME_DONE are then in hand (it published
-them before vouching). Its commands come from the journal (services/journal.py),
-which forwards only what the WAL holds, so nothing of a seq is replayed or
-written before it is durable. Records of later seqs wait in buffers that
+them before vouching). With a WAL its commands come from the journal
+(services/journal.py), which forwards only what the WAL holds, so nothing of
+a seq is replayed or written before it is durable; without one, straight
+from UBSCore's log ring. Records of later seqs wait in buffers that
 grow if a burst outruns them (one order that sweeps a whole book), so
 settlement never holds a producer up for long. At the end the replica's
 balances and locks are the final state; the ME leaves its book in a file.
@@ -24,10 +25,11 @@ from ..engine.emit import new_out
 from ..engine.replica import REPLAY_DIVERGED, REPLAY_DONE, RS_DIVERGED, replay
 from . import loops as L
 from ..runtime.control import ME_DONE, T_END
+from ..runtime.topology import settlement_log
 from ..runtime.wiring import Wiring
 
 _ALL = np.iinfo(np.int64).max
-_STREAMS = ("durable_log", "me_settles", "me_orders", "me_trades")     # in engine/replica.P_* order
+_ME_STREAMS = ("me_settles", "me_orders", "me_trades")     # after the log, in engine/replica.P_* order
 
 
 class DivergenceError(RuntimeError):
@@ -38,10 +40,11 @@ class Settlement:
     def __init__(self, wiring: Wiring, replica, sink):
         """replica: a fresh UBSCore state, or a recovered one (whose refs UBSCore shares)."""
         self.wiring, self.ubs, self.sink = wiring, replica, sink
-        self.rings = [wiring.rings[n] for n in _STREAMS]
+        self.streams = (settlement_log(wiring.topology), *_ME_STREAMS)
+        self.rings = [wiring.rings[n] for n in self.streams]
         cap = wiring.cfg.ring_capacity
         self.bufs = [np.zeros(cap, r.dtype) for r in self.rings]
-        self.pos = np.zeros(2 * len(_STREAMS), np.int64)
+        self.pos = np.zeros(2 * len(self.streams), np.int64)
         self.replay_state = np.zeros(4, np.int64)
         self.refmap = np.full(len(replica.locks), -1, np.int32)    # UBSCore's ref -> the replica's
         held = np.flatnonzero(replica.locks["in_use"] == 1)
@@ -91,7 +94,7 @@ class Settlement:
         got = self._run(_ALL if ended else upto)
         work = got or int(self.pos[1::2].sum()) != before
         if ended:
-            left = [n for i, n in enumerate(_STREAMS) if self.pos[2 * i] != self.pos[2 * i + 1]]
+            left = [n for i, n in enumerate(self.streams) if self.pos[2 * i] != self.pos[2 * i + 1]]
             if left:
                 raise RuntimeError(f"settlement: records left unreplayed at the end in {left}")
             c.put(T_END, time.perf_counter_ns())
