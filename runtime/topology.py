@@ -28,6 +28,9 @@ import numpy as np
 from ..engine import records as R
 
 
+MAX_SOURCES = 16    # UBSCore's compiled loop takes a fixed-size tuple of command rings
+
+
 class Process(NamedTuple):
     name: str
     polls: bool         # runs a polling loop that waits by the pipeline's strategy (else it yields)
@@ -79,6 +82,8 @@ def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True) ->
     """The pipeline with these command sources, with a journal (a WAL) or not."""
     if not sources or len(set(sources)) != len(sources):
         raise ValueError(f"sources must be distinct and at least one: {sources}")
+    if len(sources) > MAX_SOURCES:
+        raise ValueError(f"{len(sources)} sources; UBSCore takes from at most {MAX_SOURCES}")
     processes = (*(Process(s, polls=False, source=True) for s in sources),
                  Process("ubscore", polls=True),
                  Process("matching", polls=True),

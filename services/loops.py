@@ -23,6 +23,7 @@ from ..ipc.atomics import cycles, store_release
 from ..ipc.ring import ring_consume, ring_publish, ring_take_all
 from ..ipc.wait import _should_wake
 from ..runtime.control import ME_DONE
+from ..runtime.topology import MAX_SOURCES
 
 IDLE, WAKE, BUDGET = 0, 1, 2
 _STALL_NEAR = 512    # commands after a stall during which UBSCore forwards in small chunks
@@ -49,6 +50,7 @@ S_STALL_BEHIND = 19  # UBSCore: sum over stalls of the seqs not yet settled when
 S_SETTLES = 20       # UBSCore: settle messages applied
 S_STALL_SEQ = 21     # UBSCore: seq sequenced when the last stall began
 S_NEXT_SOURCE = 22   # UBSCore: the command ring to take from next (round robin over the sources)
+S_SOURCES = 23       # UBSCore: how many of the source tuple's rings are real (the rest pad it)
 S_WORDS = 24
 
 
@@ -114,8 +116,11 @@ def post_wakes(loop_state, wakers) -> None:
 @kernel(inline="always")
 def _take_commands(ctrls, slots, words, max_n, loop_state):
     """A batch from the next source's command ring that has one (round robin,
-    so no source starves another); how many records."""
-    n_sources = len(ctrls)
+    so no source starves another); how many records. The tuples always hold
+    MAX_SOURCES rings, the first S_SOURCES of them real: one compiled loop
+    serves any number of sources."""
+    assert len(ctrls) == MAX_SOURCES
+    n_sources = loop_state[S_SOURCES]
     for k in range(n_sources):
         r = (loop_state[S_NEXT_SOURCE] + k) % n_sources
         n = ring_consume(ctrls[r], slots[r], words, max_n)

@@ -28,6 +28,13 @@ from ..runtime.topology import command_ring
 from ..runtime.wiring import Wiring
 
 
+def _padded(arrays: list) -> tuple:
+    """MAX_SOURCES arrays: the sources' and copies of the first (never read:
+    the loop takes from the first S_SOURCES), so the tuple's type, and the
+    compiled loop, are the same for any number of sources."""
+    return tuple(arrays + [arrays[0]] * (L.MAX_SOURCES - len(arrays)))
+
+
 class UbsCore:
     def __init__(self, wiring: Wiring, u, stats, settled: int = 0, snapshots=None):
         """settled: every seq up to this is in u already (a recovered state).
@@ -43,9 +50,10 @@ class UbsCore:
         self.loop_state = np.zeros(L.S_WORDS, np.int64)
         self.loop_state[L.S_SETTLED] = self.loop_state[L.S_MARKED] = settled
         sources = [rings[command_ring(s)] for s in wiring.topology.sources]
+        self.loop_state[L.S_SOURCES] = len(sources)
         r = {n: rings[n] for n in ("settles", "order", "log")}
         self.args = (u, out_c, out_s, to_me, np.zeros(1, np.int64), log, np.zeros(1, np.int64),
-                     tuple(s.ctrl for s in sources), tuple(s.slots for s in sources), cmds,
+                     _padded([s.ctrl for s in sources]), _padded([s.slots for s in sources]), cmds,
                      sources[0].words_of(cmds),
                      r["settles"].ctrl, r["settles"].slots, sets, r["settles"].words_of(sets),
                      r["order"].ctrl, r["order"].slots, r["order"].words_of(to_me),

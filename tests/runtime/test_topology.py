@@ -57,3 +57,10 @@ def test_the_wiring_opens_exactly_the_declared_rings_and_a_stats_line_per_proces
         assert list(w.control.procs["pid"]) == [1000 + i for i in range(len(t.names))]
     finally:
         w.close()
+
+
+def test_more_sources_than_ubscores_loop_takes_are_refused():
+    from xinfinity.runtime.topology import MAX_SOURCES
+    pipeline(tuple(f"gw{k}" for k in range(MAX_SOURCES)))
+    with pytest.raises(ValueError, match=f"at most {MAX_SOURCES}"):
+        pipeline(tuple(f"gw{k}" for k in range(MAX_SOURCES + 1)))
