@@ -31,7 +31,7 @@ from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named
 from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.runtime.control import PROC_STATS
-from xinfinity.runtime.topology import DATASET
+from xinfinity.runtime.topology import DATASET, ingestion_sources
 from xinfinity.runtime.topology import pipeline as pipeline_topology
 from xinfinity.services.ingestion import Ingestion
 from xinfinity.services.journal import Journal
@@ -59,14 +59,6 @@ class Resumed(NamedTuple):
     starts: tuple       # per source: how many of its commands the WAL holds
 
 
-def source_names(n: int) -> tuple[str, ...]:
-    """The sources of a dataset run: `ingestion`, or ingestion0.. when the
-    dataset is dealt to several (service mode's stand-in for gateway workers)."""
-    if n < 1:
-        raise ValueError(f"a pipeline needs at least one source, not {n}")
-    return ("ingestion",) if n == 1 else tuple(f"ingestion{k}" for k in range(n))
-
-
 def deal(ds, n: int) -> list[np.ndarray]:
     """The dataset's commands (initial deposits first) dealt to n sources by
     user id, each part in dataset order: a user's commands, deposits first,
@@ -77,21 +69,31 @@ def deal(ds, n: int) -> list[np.ndarray]:
     return [cmds[cmds["user_id"] % n == k] for k in range(n)]
 
 
-def _check_sources(wal_dir, parts: list[np.ndarray], wal: np.ndarray) -> tuple:
+def _check_sources(wal_dir, parts: list[np.ndarray], wal: np.ndarray, deposits: int) -> tuple:
     """Each source's commands in the WAL must be a prefix of its part (else the
-    WAL is another dataset's); returns how many each has there."""
+    WAL is another dataset's); returns how many each has there. With one
+    source that is the whole dataset, its `deposits` initial deposits first,
+    and a difference names the file row."""
     n = len(parts)
+
+    def where(k: int, i: int) -> str:
+        if n > 1:
+            return f"command {i + 1} of source {k}"
+        return (f"row {i + 1} of the dataset's balances_init.csv" if i < deposits
+                else f"row {i - deposits + 1} of the dataset's orders")
+
     starts = []
     for k, part in enumerate(parts):
         mine = wal if n == 1 else wal[wal["user_id"] % n == k]
+        of = "" if n == 1 else f" of source {k}"
         if len(mine) > len(part):
-            raise WalDirError(f"{wal_dir}: the WAL holds {len(mine)} commands of source {k}, "
+            raise WalDirError(f"{wal_dir}: the WAL holds {len(mine)} commands{of}, "
                               f"the dataset {len(part)}: it is another dataset's")
         for f in ("kind", "user_id", "order_id", "symbol", "price", "qty", "amount"):
             bad = np.flatnonzero(part[f][:len(mine)] != mine[f])
             if len(bad):
                 raise WalDirError(f"{wal_dir}: the WAL's command {int(mine['seq'][bad[0]])} differs from "
-                                  f"command {int(bad[0]) + 1} of source {k} ({f}): it is another dataset's")
+                                  f"{where(k, int(bad[0]))} ({f}): it is another dataset's")
         starts.append(len(mine))
     return tuple(starts)
 
@@ -106,19 +108,11 @@ def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None, sources: in
     if sink:
         sink.ledger.close()
         sink.events.close()
-    if sources > 1:
-        starts = _check_sources(wal_dir, deal(ds, sources), np.concatenate([j.deposits, j.commands]))
-        return Resumed(core, figures["wal_commands"], figures, starts)
-    if len(ds.deposits) != len(j.deposits) and len(j.commands):
+    if sources == 1 and len(ds.deposits) != len(j.deposits) and len(j.commands):
         raise WalDirError(f"{wal_dir}: the WAL has {len(j.deposits)} initial deposits, the dataset "
-                           f"{len(ds.deposits)}: it is another dataset's")
-    for name, mine, wals in (("balances_init.csv", ds.deposits, j.deposits), ("orders", ds.commands, j.commands)):
-        for f in ("kind", "user_id", "order_id", "symbol", "price", "qty", "amount"):
-            bad = np.flatnonzero(mine[f][:len(wals)] != wals[f])
-            if len(bad):
-                raise WalDirError(f"{wal_dir}: the WAL's command {int(wals['seq'][bad[0]])} differs from row "
-                                   f"{int(bad[0]) + 1} of the dataset's {name} ({f}): it is another dataset's")
-    return Resumed(core, figures["wal_commands"], figures, (figures["wal_commands"],))
+                          f"{len(ds.deposits)}: it is another dataset's")
+    starts = _check_sources(wal_dir, deal(ds, sources), np.concatenate([j.deposits, j.commands]), len(ds.deposits))
+    return Resumed(core, figures["wal_commands"], figures, starts)
 
 
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
@@ -189,7 +183,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         svc.finish = finish
         return svc
 
-    return {**{name: source(k, name) for k, name in enumerate(source_names(sources))},
+    return {**{name: source(k, name) for k, name in enumerate(ingestion_sources(sources))},
             "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement}
 
 
@@ -237,7 +231,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     restarts = pipeline.restarts if restarts is None else restarts
 
-    topology = pipeline_topology(source_names(sources), journal=wal_dir is not None)
+    topology = pipeline_topology(ingestion_sources(sources), journal=wal_dir is not None)
 
     def builders(resumed: Resumed | None = None) -> dict:
         made = _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms,

@@ -584,6 +584,18 @@ def _int_field(path, lineno, row, col, lo=0, hi=_INT64_MAX, default=None) -> int
     return value
 
 
+def _check_new(where: str, kind: str, id_: int, name: str, seen_ids: set, seen_names: set) -> None:
+    """An asset's or symbol's name is a word, and neither its id nor its name was seen before."""
+    if not name or not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
+        raise DatasetError(f"{where}: {kind} name {name!r} must be letters, digits or '_'")
+    if id_ in seen_ids:
+        raise DatasetError(f"{where}: duplicate {kind}_id {id_}")
+    if name in seen_names:
+        raise DatasetError(f"{where}: duplicate {kind} {name!r}")
+    seen_ids.add(id_)
+    seen_names.add(name)
+
+
 def load_assets(path: pathlib.Path) -> list[Asset]:
     assets, seen_ids, seen_names = [], set(), set()
     for lineno, row in _csv_rows(path, ASSETS):
@@ -591,14 +603,7 @@ def load_assets(path: pathlib.Path) -> list[Asset]:
         name = row["asset"]
         dec = _int_field(path, lineno, row, "decimals", 0, money.MAX_DECIMALS)
         disp = _int_field(path, lineno, row, "display_decimals", 0, money.MAX_DECIMALS)
-        if not name or not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
-            raise DatasetError(f"{path}:{lineno}: asset name {name!r} must be letters, digits or '_'")
-        if aid in seen_ids:
-            raise DatasetError(f"{path}:{lineno}: duplicate asset_id {aid}")
-        if name in seen_names:
-            raise DatasetError(f"{path}:{lineno}: duplicate asset {name!r}")
-        seen_ids.add(aid)
-        seen_names.add(name)
+        _check_new(f"{path}:{lineno}", "asset", aid, name, seen_ids, seen_names)
         assets.append(Asset(id=aid, name=name, decimals=dec, display_decimals=disp))
     return assets
 
@@ -619,12 +624,7 @@ def load_symbols(path: pathlib.Path, assets: list[Asset]) -> list[Symbol]:
         fee_user = _int_field(path, lineno, row, "fee_user_id", -1, _INT64_MAX, default=-1)
         stp = row.get("stp", "") or "none"
         where = f"{path}:{lineno}"
-        if not name or not all(c.isascii() and (c.isalnum() or c == "_") for c in name):
-            raise DatasetError(f"{where}: symbol name {name!r} must be letters, digits or '_'")
-        if sid in seen_ids:
-            raise DatasetError(f"{where}: duplicate symbol_id {sid}")
-        if name in seen_names:
-            raise DatasetError(f"{where}: duplicate symbol {name!r}")
+        _check_new(where, "symbol", sid, name, seen_ids, seen_names)
         for col, aid in (("base_asset_id", base), ("quote_asset_id", quote)):
             if aid not in by_id:
                 raise DatasetError(f"{where}: unknown asset {aid} in {col}")
@@ -639,8 +639,6 @@ def load_symbols(path: pathlib.Path, assets: list[Asset]) -> list[Symbol]:
             raise DatasetError(f"{where}: unknown stp {stp!r} (expected {'|'.join(R.STP_NAMES.values())})")
         if (maker or taker) and fee_user < 0:
             raise DatasetError(f"{where}: fee rates need a fee_user_id >= 0")
-        seen_ids.add(sid)
-        seen_names.add(name)
         symbols.append(Symbol(id=sid, name=name, base_asset_id=base, quote_asset_id=quote,
                               price_decimals=price_decimals, price_display_decimals=display_decimals,
                               maker_fee_ppm=maker, taker_fee_ppm=taker, fee_user_id=fee_user, stp=stp))

@@ -60,13 +60,6 @@ def default_cores(cfg: Pipeline) -> dict[str, list[int]]:
     return {name: [core] for name, core in zip(DEFAULT_CORES, avail)}
 
 
-def cores_of(cores: dict[str, list[int]], name: str) -> list[int] | None:
-    """A process's cores; the ingestion sources (ingestion0, ...) share ingestion's."""
-    if name in cores:
-        return cores[name]
-    return cores.get("ingestion") if name.startswith("ingestion") else None
-
-
 def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -> None:
     stats = wiring.control.proc(name)
     stats["pid"] = os.getpid()
@@ -170,7 +163,8 @@ class Supervisor:
         try:
             for name in names:
                 p = ctx.Process(target=_serve, name=f"xinf-{name}",
-                                args=(name, self.builders[name], w, cores_of(self.cores, name)))
+                                args=(name, self.builders[name], w,
+                                      self.cores.get(self.topology.process(name).config_name)))
                 p.start()
                 self.procs[name] = p
             self._wait(lambda: all(w.control.proc(n)["state"] == READY for n in names), "start")

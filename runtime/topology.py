@@ -35,6 +35,11 @@ class Process(NamedTuple):
     name: str
     polls: bool         # runs a polling loop that waits by the pipeline's strategy (else it yields)
     source: bool = False    # publishes commands into a ring of its own into UBSCore
+    role: str = ""      # what the config names it by (pipeline.cores): sources of one kind share it
+
+    @property
+    def config_name(self) -> str:
+        return self.role or self.name
 
 
 class RingSpec(NamedTuple):
@@ -78,13 +83,21 @@ def command_ring(source: str) -> str:
     return f"cmd.{source}"
 
 
-def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True) -> Topology:
-    """The pipeline with these command sources, with a journal (a WAL) or not."""
+def ingestion_sources(n: int) -> tuple[str, ...]:
+    """The sources of a dataset run: `ingestion`, or ingestion0.. when the
+    dataset is dealt to several (service mode's stand-in for gateway workers)."""
+    if n < 1:
+        raise ValueError(f"a pipeline needs at least one source, not {n}")
+    return ("ingestion",) if n == 1 else tuple(f"ingestion{k}" for k in range(n))
+
+
+def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True, role: str = "ingestion") -> Topology:
+    """The pipeline with these command sources (all of one role), with a journal (a WAL) or not."""
     if not sources or len(set(sources)) != len(sources):
         raise ValueError(f"sources must be distinct and at least one: {sources}")
     if len(sources) > MAX_SOURCES:
         raise ValueError(f"{len(sources)} sources; UBSCore takes from at most {MAX_SOURCES}")
-    processes = (*(Process(s, polls=False, source=True) for s in sources),
+    processes = (*(Process(s, polls=False, source=True, role=role) for s in sources),
                  Process("ubscore", polls=True),
                  Process("matching", polls=True),
                  *((Process("journal", polls=True),) if journal else ()),

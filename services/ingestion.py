@@ -38,7 +38,8 @@ class Ingestion:
             return False
         c = self.wiring.control
         if not self.started:
-            c.put(T_START, time.perf_counter_ns())
+            if not c.get(T_START):          # the pipeline starts with the first source to start
+                c.put(T_START, time.perf_counter_ns())
             self.started = True
         n = len(self.words)
         limit = c.get(INGEST_LIMIT)
