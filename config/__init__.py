@@ -92,9 +92,24 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(f"ring_capacity {self.ring_capacity} is not a power of two")
 
 
+class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`xinf serve`'s HTTP side (gateway/)."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8080
+    workers: Annotated[int, Meta(ge=1, le=8)] = 1       # gateway processes, each with its own command ring
+    max_body_bytes: AtLeast1 = 16384        # a larger request body is refused (413) unread
+    nonce_window_ms: AtLeast1 = 30000       # a signed request's ts_nonce within this of the server's clock
+    jwt_ttl_s: AtLeast1 = 86400             # lifetime of a login token
+    ack_timeout_s: Annotated[float, Meta(gt=0)] = 10.0  # a command not acknowledged by then answers 503
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pipeline: Pipeline = Pipeline()
     capacity: Capacity = Capacity()
+    gateway: Gateway = Gateway()
+    # What `xinf serve` trades (a dataset run takes its own from its CSV files).
+    assets: list[Asset] = []
+    symbols: list[Symbol] = []
 
 
 class ConfigError(ValueError):
