@@ -103,13 +103,19 @@ class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ack_timeout_s: Annotated[float, Meta(gt=0)] = 10.0  # a command not acknowledged by then answers 503
 
 
+# Embedded defaults: an exchange that trades out of the box (dev.yaml states them).
+DEFAULT_ASSETS = (Asset(1, "BTC", 8, 6), Asset(2, "USDT", 6, 4), Asset(3, "ETH", 8, 6))
+DEFAULT_SYMBOLS = tuple(Symbol(i, name, base, 2, 2, 2, maker_fee_ppm=1000, taker_fee_ppm=2000, fee_user_id=1)
+                        for i, (name, base) in enumerate((("BTC_USDT", 1), ("ETH_USDT", 3))))
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pipeline: Pipeline = Pipeline()
     capacity: Capacity = Capacity()
     gateway: Gateway = Gateway()
     # What `xinf serve` trades (a dataset run takes its own from its CSV files).
-    assets: list[Asset] = []
-    symbols: list[Symbol] = []
+    assets: list[Asset] = msgspec.field(default_factory=lambda: list(DEFAULT_ASSETS))
+    symbols: list[Symbol] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
 
 
 class ConfigError(ValueError):
