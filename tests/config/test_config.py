@@ -75,7 +75,7 @@ def test_a_capacity_below_one_fails_at_load_naming_its_path(tmp_path):
 @pytest.mark.parametrize("text, expect", [
     ("pipeline:\n  ringcap: 8\n", "Object contains unknown field `ringcap` - at `$.pipeline`"),
     ("core:\n  dust: keep\n", "Object contains unknown field `core`"),     # removed: it was never read
-    ("symbols: []\n", "Object contains unknown field `symbols`"),          # removed: datasets bring CSVs
+    ("gateway:\n  prot: 80\n", "Object contains unknown field `prot` - at `$.gateway`"),
 ])
 def test_an_unknown_key_fails_at_load_naming_it(tmp_path, text, expect):
     assert _load_error(tmp_path, text).endswith(expect)
