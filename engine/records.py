@@ -70,6 +70,7 @@ R_OVERFLOW = 10
 R_SELF_TRADE = 11
 R_BOOK_CAPACITY = 12
 R_INVALID_COMMAND = 13
+R_DUPLICATE_CID = 14
 REASON_TEXT = {
     R_NONE: "", R_INVALID_PRICE: "Invalid price", R_INVALID_QUANTITY: "Invalid quantity",
     R_USER_NOT_FOUND: "User not found", R_ASSET_NOT_FOUND: "Asset not found",
@@ -77,7 +78,7 @@ REASON_TEXT = {
     R_DUPLICATE_ORDER_ID: "Duplicate order id", R_ORDER_CAPACITY: "Order capacity exceeded",
     R_USER_CAPACITY: "User capacity exceeded", R_OVERFLOW: "Amount overflows",
     R_SELF_TRADE: "Self-trade prevented", R_BOOK_CAPACITY: "Price level capacity exceeded",
-    R_INVALID_COMMAND: "Invalid command",
+    R_INVALID_COMMAND: "Invalid command", R_DUPLICATE_CID: "Duplicate client order id",
 }
 
 # -- balance operations ------------------------------------------------------
@@ -137,17 +138,24 @@ def _dtype(fields, size):
 
 # Command, as it enters UBSCore and (accepted) travels on to the ME.
 #  0 seq  8 ts  16 order_id  24 user_id  32 price  40 qty  48 amount
-# 56 ref(i4)  60 symbol(u2)  62 kind  63 side  64 order_type  65 tif  66..79 reserved
+# 56 ref(i4)  60 symbol(u2)  62 kind  63 side  64 order_type  65 tif
+# 66 source  67 reserved  68 tag(u4)  72 cid
 # price: limit price, or the new price of a move. qty: order qty, or the
 # reduce-by qty of a reduce. amount: quote budget of a market buy, or the
 # amount of a deposit/withdraw (whose asset id is in `symbol`). ref: UBSCore's
-# order slot, set by UBSCore for the ME. ts: nanoseconds, observation only (no
-# state machine reads it); 0 until a command's point of entry sets it.
+# order slot, set by UBSCore for the ME. order_id 0 on a place: UBSCore gives
+# it the command's seq (how the gateway's orders get ids unique for ever).
+# cid: a client order id's 63-bit hash (0: none), unique among the user's open
+# orders. ts: nanoseconds, observation only (no state machine reads it); 0
+# until a command's point of entry sets it. source (1 + the gateway worker, 0:
+# none) and tag (that worker's request number) route the acknowledgement
+# back; no state machine reads them either.
 CMD = _dtype([
     ("seq", "i8"), ("ts", "i8"), ("order_id", "i8"), ("user_id", "i8"),
     ("price", "i8"), ("qty", "i8"), ("amount", "i8"),
     ("ref", "i4"), ("symbol", "u2"), ("kind", "u1"), ("side", "u1"),
-    ("order_type", "u1"), ("tif", "u1"), ("reserved", "u1", 14),
+    ("order_type", "u1"), ("tif", "u1"), ("source", "u1"), ("reserved", "u1", 1),
+    ("tag", "u4"), ("cid", "i8"),
 ], 80)
 
 # Order event (ME, or UBSCore for the rejections it decides).
@@ -187,6 +195,17 @@ BALANCE_EVENT = _dtype([
     ("asset", "u2"), ("op", "u1"), ("reason", "u1"), ("reserved", "u1", 4),
 ], 64)
 
+# Acknowledgement, settlement -> the gateway worker a command came from: the
+# command's outcome once it is durable and the ME has run it.
+#  0 seq 8 order_id 16 filled_qty 24 avail 32 frozen 40 tag(u4) 44 kind
+# 45 status 46 reason 47 reserved
+# status: the order's ST_* after the command (ST_REJECTED: the command was
+# refused, reason says why); avail/frozen: a deposit's or withdrawal's balance after.
+ACK = _dtype([
+    ("seq", "i8"), ("order_id", "i8"), ("filled_qty", "i8"), ("avail", "i8"), ("frozen", "i8"),
+    ("tag", "u4"), ("kind", "u1"), ("status", "u1"), ("reason", "u1"), ("reserved", "u1", 1),
+], 48)
+
 # Settle message, ME -> UBSCore: a trade to settle, or an order that left the
 # book (release its lock), or an order reduced in place.
 #  0 seq 8 trade_id 16 price 24 qty 32 quote_qty 40 buyer_fee 48 seller_fee
@@ -207,11 +226,13 @@ BALANCE = _dtype([("avail", "i8"), ("frozen", "i8"), ("version", "i8")], 24)
 # UBSCore's record of an open order: what it locked and on what terms.
 #  0 order_id 8 user_id 16 price 24 remaining 32 lock 40 user_slot(i4)
 # 44 symbol(u2) 46 lock_asset(u2) 48 side 49 order_type 50 in_use 51..55 reserved
+# 56 cid_key: the key of the order in ref_by_cid (0: it has no client order id)
 ORDER_LOCK = _dtype([
     ("order_id", "i8"), ("user_id", "i8"), ("price", "i8"), ("remaining", "i8"),
     ("lock", "i8"), ("user_slot", "i4"), ("symbol", "u2"), ("lock_asset", "u2"),
     ("side", "u1"), ("order_type", "u1"), ("in_use", "u1"), ("reserved", "u1", 5),
-], 56)
+    ("cid_key", "i8"),
+], 64)
 
 # The ME's order slot (resting, or the taker being matched).
 #  0 order_id 8 user_id 16 seq 24 price 32 qty 40 filled 48 budget

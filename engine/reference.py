@@ -171,6 +171,8 @@ class Reference:
         self.slots: dict[tuple[int, int], list[int]] = {}     # (user, asset) -> [avail, frozen, version]
         self.asset_total = {a: 0 for a in self.assets}        # deposits - withdrawals
         self.orders: dict[int, Order] = {}                    # open orders by order id
+        self.cid_of: dict[int, tuple[int, int]] = {}          # open order id -> (user, cid), if it has a cid
+        self.open_cids: set[tuple[int, int]] = set()          # the (user, cid) of open orders
         self.next_seq = 1
         self.next_trade_id = 1
         self._oev: list[tuple] = []
@@ -184,7 +186,7 @@ class Reference:
         self._oev, self._tev, self._bev = [], [], []
         columns = {name: cmds[name].tolist() for name in
                    ("kind", "order_id", "user_id", "symbol", "side", "order_type", "tif",
-                    "price", "qty", "amount")}
+                    "price", "qty", "amount", "cid")}
         for i in range(len(cmds)):
             c = {name: col[i] for name, col in columns.items()}
             seq = self.next_seq
@@ -360,6 +362,9 @@ class Reference:
         trade's settlement; the refund is, and carries the trade's id).
         """
         self.orders.pop(o.order_id, None)
+        cid = self.cid_of.pop(o.order_id, None)
+        if cid is not None:
+            self.open_cids.discard(cid)
         m = self.markets[o.symbol]
         if self.dust == R.DUST_KEEP and o.is_limit_buy:
             # compat: a limit buy releases cost(P, R); a filled one releases 0, and
@@ -381,6 +386,8 @@ class Reference:
     # -- place --------------------------------------------------------------
 
     def _place(self, seq: int, c: dict):
+        if c["order_id"] == 0:
+            c["order_id"] = seq                 # the sequencer gives ids to orders that come without
         side, type_, tif = c["side"], c["order_type"], c["tif"]
         price, qty, budget = c["price"], c["qty"], c["amount"]
         user, sym = c["user_id"], c["symbol"]
@@ -409,6 +416,9 @@ class Reference:
             return self._reject(seq, c, R.R_ASSET_NOT_FOUND)
         if c["order_id"] in self.orders:
             return self._reject(seq, c, R.R_DUPLICATE_ORDER_ID)
+        cid = (user, c["cid"]) if c["cid"] else None
+        if cid in self.open_cids:
+            return self._reject(seq, c, R.R_DUPLICATE_CID)
         if len(self.orders) >= self.capacity.max_orders:
             # Reading: the taker being matched needs a slot too (Capacity's
             # comment), so a place is refused when the open orders already fill
@@ -430,6 +440,9 @@ class Reference:
         if type_ == R.TYPE_MARKET:
             price = 0
         t = Order(c["order_id"], user, sym, side, type_, tif, price, qty, lock)
+        if cid is not None:
+            self.cid_of[t.order_id] = cid
+            self.open_cids.add(cid)
         self._change(seq, 0, user, lock_asset, R.OP_LOCK, lock)    # even if 0
         self._event(seq, R.CMD_PLACE, t, R.ST_ACCEPTED)
         stopped_by_stp = self._match(seq, R.CMD_PLACE, m, t)

@@ -21,7 +21,8 @@ Invariants (checked by the tests after every command):
 - under the `release` dust policy, frozen of a slot == sum of `lock` of that
   user's open orders on that asset;
 - nothing is negative;
-- `ref_by_order_id` holds exactly the order ids of the `locks` in use.
+- `ref_by_order_id` holds exactly the order ids of the `locks` in use, and
+  `ref_by_cid` the `cid_key` of each of them that has one.
 """
 from collections import namedtuple
 
@@ -47,7 +48,8 @@ SETTLE_BALANCE_EVENTS = 7
 # only add to avail, remove order ids from the lock index and free lock
 # slots. Every other reason is final whatever is in flight. Every R_* code of
 # records.py is in exactly one of the two (tests/unit/test_stages.py).
-TIMING_DEPENDENT_REASONS = (R.R_INSUFFICIENT_BALANCE, R.R_DUPLICATE_ORDER_ID, R.R_ORDER_CAPACITY)
+TIMING_DEPENDENT_REASONS = (R.R_INSUFFICIENT_BALANCE, R.R_DUPLICATE_ORDER_ID, R.R_ORDER_CAPACITY,
+                            R.R_DUPLICATE_CID)
 FINAL_REASONS = (
     R.R_NONE,                   # not a rejection
     R.R_INVALID_PRICE, R.R_INVALID_QUANTITY, R.R_INVALID_COMMAND,    # the command alone decides
@@ -83,6 +85,7 @@ UbsState = namedtuple("UbsState", [
     "slot_by_user_id",      # hash map user id -> user slot
     "locks",                # R.ORDER_LOCK per ref: what each open order holds
     "ref_by_order_id",      # hash map order id -> ref (its slot in locks)
+    "ref_by_cid",           # hash map cid_key(user id, cid) -> ref, the open orders with a client order id
     "free_locks",           # free stack of refs (top: counters[UBS_FREE_LOCKS])
     "asset_total",          # per asset: deposits - withdrawals
     "asset_ok",             # per asset id: 1 if configured
@@ -98,7 +101,7 @@ def new_ubs_state(symbols, assets_ok, max_users, max_orders, dust) -> UbsState:
     return UbsState(
         np.zeros((max_users, len(assets_ok)), R.BALANCE), np.zeros(max_users, np.int64),
         new_map(max_users),
-        np.zeros(max_orders, R.ORDER_LOCK), new_map(max_orders),
+        np.zeros(max_orders, R.ORDER_LOCK), new_map(max_orders), new_map(max_orders),
         np.arange(max_orders - 1, -1, -1, dtype=np.int32),
         np.zeros(len(assets_ok), np.int64), assets_ok, symbols, counters,
     )
@@ -196,10 +199,22 @@ def withdraw(ubs, out, cmd, seq):
         _op(ubs, out, seq, 0, us, asset, R.OP_WITHDRAW, x, -x, 0)
 
 
+_CID_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@kernel(inline="always")
+def cid_key(user_id, cid):
+    """One int64 for (user, client order id hash): the ref_by_cid key (never 0 for a cid != 0
+    unless by a 2^-64 chance, which only costs that order its duplicate check)."""
+    return np.int64(np.uint64(user_id) * _CID_MIX ^ np.uint64(cid))
+
+
 @kernel(inline="always")
 def place(ubs, out, cmd, seq):
     """Check and lock a place. Returns UBSCore's lock slot (the order's `ref`),
-    or -1 after emitting the rejection."""
+    or -1 after emitting the rejection. An order id of 0 becomes the seq."""
+    if cmd.order_id == 0:
+        cmd.order_id = seq
     if cmd.side > R.SIDE_SELL or cmd.order_type > R.TYPE_MARKET or cmd.tif > R.TIF_IOC:
         emit_rejected(out, cmd, seq, R.R_INVALID_COMMAND)
         return -1
@@ -231,6 +246,10 @@ def place(ubs, out, cmd, seq):
     if map_get(ubs.ref_by_order_id, cmd.order_id) >= 0:
         emit_rejected(out, cmd, seq, R.R_DUPLICATE_ORDER_ID)
         return -1
+    ck = cid_key(cmd.user_id, cmd.cid) if cmd.cid != 0 else np.int64(0)
+    if ck != 0 and map_get(ubs.ref_by_cid, ck) >= 0:
+        emit_rejected(out, cmd, seq, R.R_DUPLICATE_CID)
+        return -1
     if ubs.counters[UBS_FREE_LOCKS] == 0:
         emit_rejected(out, cmd, seq, R.R_ORDER_CAPACITY)
         return -1
@@ -251,7 +270,10 @@ def place(ubs, out, cmd, seq):
     k.side = cmd.side
     k.order_type = cmd.order_type
     k.in_use = 1
+    k.cid_key = ck
     map_put(ubs.ref_by_order_id, cmd.order_id, ref)
+    if ck != 0:
+        map_put(ubs.ref_by_cid, ck, ref)
     return ref
 
 
@@ -419,6 +441,8 @@ def _settle_release(ubs, out, s):
         _op(ubs, out, s.seq, 0, k.user_slot, k.lock_asset, R.OP_UNLOCK, x, x, -x)
     k.in_use = 0
     map_delete(ubs.ref_by_order_id, k.order_id)
+    if k.cid_key != 0:
+        map_delete(ubs.ref_by_cid, k.cid_key)
     push(ubs.free_locks, ubs.counters, UBS_FREE_LOCKS, ref)
 
 

@@ -26,7 +26,14 @@ LAYOUTS = {
         ("user_id", 24, "<i8", 0), ("price", 32, "<i8", 0), ("qty", 40, "<i8", 0),
         ("amount", 48, "<i8", 0), ("ref", 56, "<i4", 0), ("symbol", 60, "<u2", 0),
         ("kind", 62, "|u1", 0), ("side", 63, "|u1", 0), ("order_type", 64, "|u1", 0),
-        ("tif", 65, "|u1", 0), ("reserved", 66, "|u1", 14),
+        ("tif", 65, "|u1", 0), ("source", 66, "|u1", 0), ("reserved", 67, "|u1", 1),
+        ("tag", 68, "<u4", 0), ("cid", 72, "<i8", 0),
+    ]),
+    "ACK": (48, [
+        ("seq", 0, "<i8", 0), ("order_id", 8, "<i8", 0), ("filled_qty", 16, "<i8", 0),
+        ("avail", 24, "<i8", 0), ("frozen", 32, "<i8", 0), ("tag", 40, "<u4", 0),
+        ("kind", 44, "|u1", 0), ("status", 45, "|u1", 0), ("reason", 46, "|u1", 0),
+        ("reserved", 47, "|u1", 1),
     ]),
     "ORDER_EVENT": (88, [
         ("seq", 0, "<i8", 0), ("order_id", 8, "<i8", 0), ("user_id", 16, "<i8", 0),
@@ -59,11 +66,12 @@ LAYOUTS = {
     "BALANCE": (24, [
         ("avail", 0, "<i8", 0), ("frozen", 8, "<i8", 0), ("version", 16, "<i8", 0),
     ]),
-    "ORDER_LOCK": (56, [
+    "ORDER_LOCK": (64, [
         ("order_id", 0, "<i8", 0), ("user_id", 8, "<i8", 0), ("price", 16, "<i8", 0),
         ("remaining", 24, "<i8", 0), ("lock", 32, "<i8", 0), ("user_slot", 40, "<i4", 0),
         ("symbol", 44, "<u2", 0), ("lock_asset", 46, "<u2", 0), ("side", 48, "|u1", 0),
         ("order_type", 49, "|u1", 0), ("in_use", 50, "|u1", 0), ("reserved", 51, "|u1", 5),
+        ("cid_key", 56, "<i8", 0),
     ]),
     "ORDER_SLOT": (96, [
         ("order_id", 0, "<i8", 0), ("user_id", 8, "<i8", 0), ("seq", 16, "<i8", 0),

@@ -718,3 +718,33 @@ def test_invariants_hold_through_a_mixed_scenario(dust):
     for cmd in script:
         flows.observe(ref.apply(batch(cmd)))
         check_invariants(ref, syms, dust, flows)
+
+
+# -- orders from the gateway: ids by the sequencer, client order ids -----------
+
+def test_a_place_without_an_order_id_gets_its_seq():
+    ref = make()                        # the deposits took seqs 1..9
+    ev = run(ref, limit(0, 1, "buy", 10, 1), limit(0, 2, "sell", 20, 1), cancel(10, 1))
+    assert O(ev) == [(10, "accepted", ""), (11, "accepted", ""), (10, "cancelled", "")]
+
+
+def test_a_client_order_id_is_unique_among_the_users_open_orders():
+    ref = make()
+    cid = 0x1234_5678_9ABC
+    ev = run(ref, dict(limit(0, 1, "buy", 10, 1), cid=cid),
+             dict(limit(0, 1, "buy", 11, 1), cid=cid),          # a retry: refused, nothing locked
+             dict(limit(0, 2, "buy", 10, 1), cid=cid))          # another user's: its own
+    assert O(ev) == [(10, "accepted", ""), (11, "rejected", "Duplicate client order id"), (12, "accepted", "")]
+    assert [(int(b["user_id"]), R.OP_NAMES[b["op"]], int(b["amount"])) for b in ev.balances] == [
+        (1, "lock", 10), (2, "lock", 10)]
+
+
+def test_a_client_order_id_is_free_again_once_its_order_leaves_the_book():
+    ref = make()
+    cid = 77
+    ev = run(ref, dict(limit(0, 1, "buy", 10, 1), cid=cid), cancel(10, 1),
+             dict(limit(0, 1, "buy", 10, 1), cid=cid),
+             dict(ioc(0, 2, "sell", 10, 1)),                     # fills order 12 completely
+             dict(limit(0, 1, "buy", 9, 1), cid=cid))
+    assert [(o, s) for o, s, _ in O(ev) if s in ("accepted", "rejected", "cancelled")] == [
+        (10, "accepted"), (10, "cancelled"), (12, "accepted"), (13, "accepted"), (14, "accepted")]
