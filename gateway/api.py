@@ -303,10 +303,11 @@ class Registered(msgspec.Struct):
 
 
 class LoggedIn(msgspec.Struct):
+    """`email` is null for a user the operator made without one."""
     token: str
     user_id: int
     username: str
-    email: str
+    email: str | None
 
 
 class ApiKeyCreated(msgspec.Struct):
