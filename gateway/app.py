@@ -1,0 +1,59 @@
+"""Assemble the gateway's HTTP application and serve it with granian.
+
+`build_app` wires the route table (gateway/routes.py) to an `Exchange`
+(gateway/model.py), the account store and the token issuer (xinfinity.accounts)
+and returns the RSGI application. `serve_forever` runs it in the calling
+process's asyncio loop, next to whatever else that loop does (the exchange's
+acknowledgement readers). Several processes serving the same port share it:
+granian binds with SO_REUSEPORT.
+
+What the gateway asks of `store` (xinfinity.accounts.store.AccountStore):
+`register`, `login`, `create_api_key`, `api_keys`, `revoke_api_key`, `key`,
+`advance_nonce`; of `tokens` (xinfinity.accounts.tokens.TokenIssuer): `issue`,
+`verify`. All are called synchronously on the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from .auth import Authenticator
+from .http import App
+from .model import Exchange
+from .routes import Handlers, routes
+
+
+def build_app(exchange: Exchange, store, tokens, config_gateway, now_ms: Callable[[], int] | None = None) -> App:
+    """The RSGI app. `config_gateway` is config.Gateway (max_body_bytes,
+    nonce_window_ms, ack_timeout_s are read); `now_ms` is the clock of the
+    nonce window, tokens and server_time (default: the exchange's)."""
+    now_ms = now_ms or exchange.now_ms
+    authenticator = Authenticator(store, now_ms, config_gateway.nonce_window_ms, tokens)
+    return App(routes(Handlers(exchange, store, tokens, now_ms)), authenticator,
+               max_body_bytes=config_gateway.max_body_bytes, ack_timeout_s=config_gateway.ack_timeout_s)
+
+
+def make_server(app: App, host: str, port: int, **granian_options):
+    """A granian embedded server for `app` (not started); `await server.serve()`
+    runs it, `server.stop()` ends it."""
+    from granian.constants import Interfaces
+    from granian.server.embed import Server
+    options = dict(interface=Interfaces.RSGI, websockets=False, log_access=False)
+    options.update(granian_options)
+    return Server(app, address=host, port=port, **options)
+
+
+async def serve_forever(app: App, host: str, port: int, stop: asyncio.Event | None = None, **granian_options):
+    """Serve `app` on host:port in the running loop until `stop` is set (if given)
+    or the task is cancelled."""
+    server = make_server(app, host, port, **granian_options)
+    if stop is None:
+        await server.serve()
+        return
+    serving = asyncio.ensure_future(server.serve())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not serving.done():
+        server.stop()
+        await serving
+    stopping.cancel()

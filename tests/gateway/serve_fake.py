@@ -1,0 +1,32 @@
+"""Serve the gateway over FakeExchange and FakeAccountStore with a real granian
+server, for test_server.py: `python -m tests.gateway.serve_fake PORT`.
+
+Prints one JSON line (alice's and the admin's keys, the exchange clock) once
+the app is built, then serves until SIGTERM or SIGINT.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+
+from tests.gateway.conftest import make_world
+from xinfinity.gateway.app import serve_forever
+
+
+async def main(port: int):
+    w = make_world()
+    keys = {name: {"api_key": k.api_key, "secret": k.secret.hex(), "kind": k.kind, "user_id": k.user_id}
+            for name, k in (("alice", w.alice), ("admin", w.admin))}
+    print(json.dumps({"keys": keys, "clock_ms": w.exchange.clock_ms}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve_forever(w.app, "127.0.0.1", port, stop=stop, log_enabled=False)
+    print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))
