@@ -10,14 +10,17 @@ rate shows latency growing with i rather than a flattered steady figure.
 Limits and costs, by design:
 - Requests are fully built bytes (pre-signed: `build_signed_requests`), so the
   run does no signing, encoding or formatting. The generator shares two cores
-  with the server: it parses only the status line, Content-Length (or a
-  chunked body) and a response's leading `{"code":0,` (anything else is
-  decoded to find its code).
+  with the server, so it is an asyncio Protocol per connection (no stream
+  reader, no task or future per request) that parses only the status line,
+  Content-Length and a body's leading `{"code":0,` (any other body is decoded
+  to find its code). Chunked responses are not parsed (the connection is
+  dropped and the request counted unanswered).
 - One request in flight per connection (no pipelining): a connection sends its
   next request only after the previous response has been read completely.
-- Connections are opened before t0; a connection the server drops is reopened
-  and that time counts in the next request's latency. A request not answered
-  within `timeout_sec` is an error with HTTP status 0.
+- Connections are opened before t0; a connection the server drops fails only
+  the request in flight on it and is reopened, and requests waiting meanwhile
+  count that wait. A request not answered within `timeout_sec` (checked every
+  100 ms) is an error with HTTP status 0.
 - Nonces. The server takes a key's nonces only in strictly increasing order and
   within 30 s of its clock. Several connections sharing one key can deliver
   its requests out of order; give each connection its own key and run with
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import msgspec
@@ -135,32 +138,32 @@ def interleave(*lists: list[bytes]) -> list[bytes]:
 
 # -- reading responses ------------------------------------------------------------------
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """(status, body, server closes) of one response."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.") or len(head) < 12:
-        raise ProtocolError(f"not an HTTP/1.x status line: {head[:40]!r}")
-    status = int(head[9:12])
-    lower = head.lower()
-    closes = b"\r\nconnection: close" in lower
-    at = lower.find(b"\r\ncontent-length:")
+def parse_response(buf: bytes) -> tuple[int, int, bytes, bool] | None:
+    """(bytes used, status, body, server closes) of the response starting buf; None while incomplete.
+
+    Framed by Content-Length only (1xx, 204 and 304 have no body); a chunked
+    response is a ProtocolError, as is a head over 64 KiB.
+    """
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buf) > 65536:
+            raise ProtocolError("a response head over 64 KiB")
+        return None
+    if not buf.startswith(b"HTTP/1.") or end < 12:
+        raise ProtocolError(f"not an HTTP/1.x status line: {buf[:40]!r}")
+    status = int(buf[9:12])
+    head = buf[:end + 2].lower()
+    at = head.find(b"\r\ncontent-length:")
     if at >= 0:
-        end = lower.index(b"\r\n", at + 2)
-        body = await reader.readexactly(int(lower[at + 17:end]))
-    elif b"\r\ntransfer-encoding: chunked" in lower:
-        parts = []
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            chunk = await reader.readexactly(size + 2)
-            if size == 0:
-                break
-            parts.append(chunk[:-2])
-        body = b"".join(parts)
-    elif status in (204, 304) or 100 <= status < 200:
-        body = b""
+        length = int(head[at + 17:head.index(b"\r\n", at + 2)])
+    elif status < 200 or status in (204, 304):
+        length = 0
     else:
-        raise ProtocolError("a response with neither Content-Length nor chunked encoding")
-    return status, body, closes
+        raise ProtocolError("a response without Content-Length (chunked bodies are not parsed)")
+    start = end + 4
+    if len(buf) < start + length:
+        return None
+    return start + length, status, buf[start:start + length], b"\r\nconnection: close" in head
 
 
 def response_code(body: bytes):
@@ -177,51 +180,162 @@ def response_code(body: bytes):
 
 # -- the run -------------------------------------------------------------------------------
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: at most one request in flight (`current`, -1 when idle)."""
+
+    def __init__(self, run: _Run, index: int):
+        self.run, self.index = run, index
+        self.transport = None
+        self.buf = b""
+        self.current = -1
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        buf = self.buf + data if self.buf else data
+        try:
+            parsed = parse_response(buf)
+            if parsed is None:
+                self.buf = buf
+                return
+            used, status, body, closes = parsed
+            if self.current < 0 or used != len(buf):
+                raise ProtocolError("bytes beyond the one response asked for")
+        except (ProtocolError, ValueError):
+            self.transport.abort()          # connection_lost fails the request in flight
+            return
+        self.buf = b""
+        i, self.current = self.current, -1
+        self.run.answered(i, status, body)
+        if closes:
+            self.transport.close()          # connection_lost reconnects
+        else:
+            self.run.next(self)
+
+    def connection_lost(self, exc):
+        self.run.lost(self)
+
+
+class _Run:
+    """The state of one open-loop run: requests due but waiting for a connection, and what each got.
+
+    Shared mode: one backlog, any idle connection takes its head. Pinned mode:
+    request i waits in connection i % connections's own backlog.
+    """
+
+    def __init__(self, host, port, requests, connections, pinned, timeout_sec):
+        n = len(requests)
+        self.loop = asyncio.get_running_loop()
+        self.host, self.port, self.requests, self.pinned = host, port, requests, pinned
+        self.timeout_ns = int(timeout_sec * 1e9)
+        self.clock = time.perf_counter_ns
+        self.sent = np.full(n, -1, np.int64)
+        self.done = np.full(n, -1, np.int64)
+        self.status = np.zeros(n, np.int32)
+        self.codes: list = [None] * n
+        self.intended = None
+        self.conns: list[_Connection | None] = [None] * connections
+        self.backlogs = [deque() for _ in range(connections if pinned else 1)]
+        self.idle: deque[_Connection] = deque()
+        self.remaining = n
+        self.finished = self.loop.create_future()
+        self.tasks: set = set()
+
+    async def connect(self, index: int) -> None:
+        while not self.finished.done():
+            try:
+                _, conn = await self.loop.create_connection(lambda: _Connection(self, index), self.host, self.port)
+            except OSError:
+                await asyncio.sleep(0.1)    # the watchdog times out what waits meanwhile
+                continue
+            self.conns[index] = conn
+            self.next(conn)
+            return
+
+    def release(self, i: int) -> None:
+        if self.pinned:
+            conn = self.conns[i % len(self.conns)]
+            if conn is not None and conn.current < 0 and self._alive(conn) and not self.backlogs[conn.index]:
+                self.send(conn, i)
+            else:
+                self.backlogs[i % len(self.conns)].append(i)
+            return
+        while self.idle:
+            conn = self.idle.popleft()
+            if self._alive(conn):
+                self.send(conn, i)
+                return
+        self.backlogs[0].append(i)
+
+    @staticmethod
+    def _alive(conn: _Connection) -> bool:
+        return conn.transport is not None and not conn.transport.is_closing()
+
+    def send(self, conn: _Connection, i: int) -> None:
+        conn.current = i
+        self.sent[i] = self.clock()
+        conn.transport.write(self.requests[i])
+
+    def next(self, conn: _Connection) -> None:
+        backlog = self.backlogs[conn.index if self.pinned else 0]
+        if backlog:
+            self.send(conn, backlog.popleft())
+        elif not self.pinned:
+            self.idle.append(conn)
+
+    def answered(self, i: int, status: int, body: bytes) -> None:
+        self.done[i] = self.clock()
+        self.status[i] = status
+        self.codes[i] = response_code(body)
+        self._count()
+
+    def _count(self) -> None:
+        self.remaining -= 1
+        if self.remaining == 0:
+            self.finished.set_result(None)
+
+    def lost(self, conn: _Connection) -> None:
+        if conn.current >= 0:
+            conn.current = -1
+            self._count()                   # unanswered: status stays 0
+        conn.transport = None
+        if self.conns[conn.index] is conn and not self.finished.done():
+            self.conns[conn.index] = None
+            task = self.loop.create_task(self.connect(conn.index))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def watchdog(self) -> None:
+        """Every 100 ms: abort a connection whose request is older than the timeout, drop backlog that old."""
+        while not self.finished.done():
+            await asyncio.sleep(0.1)
+            too_old = self.clock() - self.timeout_ns
+            for conn in self.conns:
+                if conn is not None and conn.current >= 0 and self.sent[conn.current] < too_old:
+                    conn.transport.abort()
+            for backlog in self.backlogs:
+                while backlog and self.intended[backlog[0]] < too_old and not self.finished.done():
+                    backlog.popleft()
+                    self._count()
+
+
 async def open_loop(host: str, port: int, requests: list[bytes], rate: float, connections: int, *,
                     p99_bound_ms: float = 100.0, pinned: bool = False, timeout_sec: float = 30.0) -> Report:
     """Send requests[i] at t0 + i/rate over `connections` keep-alive connections; see the module docstring."""
     n = len(requests)
     if n == 0 or rate <= 0 or connections <= 0:
         raise ValueError("open_loop: needs requests, a positive rate and at least one connection")
-    clock = time.perf_counter_ns
-    sent = np.full(n, -1, np.int64)
-    done = np.full(n, -1, np.int64)
-    status = np.zeros(n, np.int32)
-    codes: list = [None] * n
-    streams = [await asyncio.open_connection(host, port) for _ in range(connections)]
-    queues = [asyncio.Queue() for _ in range(connections if pinned else 1)]
+    run = _Run(host, port, requests, connections, pinned, timeout_sec)
+    for w in range(connections):
+        _, run.conns[w] = await run.loop.create_connection(lambda w=w: _Connection(run, w), host, port)
+        if not pinned:
+            run.idle.append(run.conns[w])
+    clock = run.clock
     cpu0 = time.process_time()
-    t0 = clock() + 2_000_000                  # 2 ms to get every worker waiting
-    intended = t0 + (np.arange(n, dtype=np.float64) * (1e9 / rate)).astype(np.int64)
-
-    async def worker(w: int) -> None:
-        reader, writer = streams[w]
-        queue = queues[w if pinned else 0]
-        while True:
-            i = await queue.get()
-            if i < 0:
-                break
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection(host, port)
-                sent[i] = clock()
-                writer.write(requests[i])
-                async with asyncio.timeout(timeout_sec):
-                    st, body, closes = await read_response(reader)
-                done[i] = clock()
-                status[i] = st
-                codes[i] = response_code(body)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
-                    ProtocolError, ValueError):
-                done[i] = -1
-                closes = True
-            if closes and writer is not None:
-                writer.close()
-                reader = writer = None
-        if writer is not None:
-            writer.close()
-
-    tasks = [asyncio.create_task(worker(w)) for w in range(connections)]
+    t0 = clock() + 1_000_000
+    intended = run.intended = t0 + (np.arange(n, dtype=np.float64) * (1e9 / rate)).astype(np.int64)
+    watchdog = asyncio.create_task(run.watchdog())
     lag_max = 0
     i = 0
     while i < n:
@@ -230,15 +344,19 @@ async def open_loop(host: str, port: int, requests: list[bytes], rate: float, co
         if due > i:
             lag_max = max(lag_max, now - int(intended[i]))
             for j in range(i, due):
-                queues[j % connections if pinned else 0].put_nowait(j)
+                run.release(j)
             i = due
         if i < n:
             await asyncio.sleep(max(0, int(intended[i]) - clock()) / 1e9)
-    for w in range(connections):
-        queues[w if pinned else 0].put_nowait(-1)
-    await asyncio.gather(*tasks)
+    await run.finished
     cpu = time.process_time() - cpu0
-    return _report(rate, intended, sent, done, status, codes, p99_bound_ms, lag_max, cpu)
+    watchdog.cancel()
+    for task in list(run.tasks):
+        task.cancel()
+    for conn in run.conns:
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+    return _report(rate, intended, run.sent, run.done, run.status, run.codes, p99_bound_ms, lag_max, cpu)
 
 
 def run_open_loop(host: str, port: int, requests: list[bytes], rate: float, connections: int, *,

@@ -112,7 +112,10 @@ def test_refusals_are_counted_by_http_status_and_code(stub):
 
 
 class _Probe(asyncio.Protocol):
-    """Answers each request 10 ms after it is complete, counting requests outstanding on the connection."""
+    """Answers each request 10 ms after it is complete, counting requests outstanding on the connection.
+
+    Requests for /drop/... are not answered: the connection is closed. /hang/... are never answered.
+    """
 
     def __init__(self, log: list):
         self.buf = b""
@@ -128,12 +131,18 @@ class _Probe(asyncio.Protocol):
         self.buf += data
         while b"\r\n\r\n" in self.buf:
             head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-            self.paths.append(head.split(b" ", 2)[1].decode())
+            path = head.split(b" ", 2)[1].decode()
+            self.paths.append(path)
             self.outstanding += 1
             self.max_outstanding = max(self.max_outstanding, self.outstanding)
-            asyncio.get_running_loop().call_later(0.01, self._answer)
+            if path.startswith("/drop/"):
+                self.transport.close()
+            elif not path.startswith("/hang/"):
+                asyncio.get_running_loop().call_later(0.01, self._answer)
 
     def _answer(self):
+        if self.transport.is_closing():
+            return
         self.outstanding -= 1
         self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(loadgen._ACK_PREFIX) + 1,
                                                                                    loadgen._ACK_PREFIX + b"}"))
@@ -159,6 +168,34 @@ def test_each_connection_has_one_request_in_flight_never_pipelined(pinned):
             assert len({i % 4 for i in ids}) == 1 and ids == sorted(ids)
 
 
+def _probe_run(paths, **kw):
+    async def main():
+        log: list[_Probe] = []
+        server = await asyncio.get_running_loop().create_server(lambda: _Probe(log), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        r = await loadgen.open_loop("127.0.0.1", port, _gets(paths, port), p99_bound_ms=1000, **kw)
+        server.close()
+        return r, log
+    return asyncio.run(main())
+
+
+def test_a_dropped_connection_fails_only_its_request_and_the_rest_go_on_a_new_one():
+    paths = [f"/drop/{i}" if i in (10, 30) else f"/r/{i}" for i in range(60)]
+    r, log = _probe_run(paths, rate=500, connections=2)
+    assert r.answered == r.acks == 58 and r.errors == {(0, None): 2}
+    assert r.status[10] == r.status[30] == 0 and r.done_ns[10] == -1
+    assert len(log) == 4                # two connections opened, each dropped once and reopened
+
+
+def test_a_request_not_answered_within_the_timeout_is_an_error_and_the_run_ends():
+    paths = ["/hang/0"] + [f"/r/{i}" for i in range(1, 20)]
+    t = time.monotonic()
+    r, _ = _probe_run(paths, rate=200, connections=1, timeout_sec=0.3)
+    assert time.monotonic() - t < 5
+    assert r.errors.get((0, None), 0) >= 1 and r.status[0] == 0
+    assert r.answered + r.errors[(0, None)] == 20       # every request answered or counted unanswered
+
+
 def test_pre_signed_requests_verify_and_carry_strictly_increasing_nonces():
     key = KeyFile.from_json({**ED_DOC, "api_key": "AK_00000000000000B1"})
     start = time.time_ns() // 1_000_000 + 10_000_000
@@ -181,15 +218,17 @@ def test_pre_signed_requests_verify_and_carry_strictly_increasing_nonces():
     assert keys.next_nonce(key.api_key) > nonces[-1]
 
 
-def test_a_response_is_framed_by_content_length_or_chunks():
-    async def parse(raw: bytes):
-        reader = asyncio.StreamReader()
-        reader.feed_data(raw)
-        reader.feed_eof()
-        return await loadgen.read_response(reader)
-    assert asyncio.run(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}extra")) == (200, b"{}", False)
-    assert asyncio.run(parse(b"HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                             b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")) == (503, b"abcde", True)
+def test_a_response_is_framed_by_content_length():
+    ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    assert loadgen.parse_response(ok + b"extra") == (len(ok), 200, b"{}", False)
+    assert loadgen.parse_response(ok[:-1]) is None
+    assert loadgen.parse_response(b"HTTP/1.1 503 X\r\nconnection: Close\r\ncontent-length: 0\r\n\r\n")[1:] == (
+        503, b"", True)
+    assert loadgen.parse_response(b"HTTP/1.1 204 No Content\r\n\r\n")[1:] == (204, b"", False)
+    with pytest.raises(loadgen.ProtocolError):
+        loadgen.parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    with pytest.raises(loadgen.ProtocolError):
+        loadgen.parse_response(b"SSH-2.0-OpenSSH\r\n\r\n")
     assert loadgen.response_code(b'{"code":0,"msg":"ok"}') == 0
     assert loadgen.response_code(b'{"msg":"x","code":2002}') == 2002
     assert loadgen.response_code(b"<html>") is None
