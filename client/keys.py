@@ -87,6 +87,10 @@ class KeyFile(NamedTuple):
             raise KeyFileError(f"user_id {user_id!r} is not an integer")
         return cls(api_key, kind, secret, user_id)
 
+    def __repr__(self) -> str:
+        # The secret stays out of logs and tracebacks.
+        return f"KeyFile(api_key={self.api_key!r}, kind={self.kind!r}, secret=<hidden>, user_id={self.user_id!r})"
+
     def authorization(self, ts_nonce: int, method: str, path_with_query: str, body: bytes = b"") -> str:
         """The Authorization header value of a request signed with this key."""
         return signing.sign_request(self.kind, self.api_key, self.secret, ts_nonce, method,

@@ -1,4 +1,4 @@
-"""A stdlib HTTP/1.1 server in a thread that records every request byte for byte.
+"""A stdlib HTTP/1.1 server in a thread that records every request byte for byte (and test key files).
 
 It answers `{"code":0,"msg":"ok","data":{"n": <request number>}}` unless the
 test sets `responder(request) -> (status, body bytes)`; `drop_next = k` makes
@@ -11,6 +11,14 @@ from __future__ import annotations
 import http.server
 import threading
 from typing import NamedTuple
+
+from xinfinity.accounts import signing
+
+# Key files of both kinds, as `xinf apikey create --json` prints them.
+SEED = bytes(range(32))
+ED_DOC = {"api_key": "AK_00000000000000E1", "secret_pem": signing.ed25519_pem(SEED), "secret_hex": SEED.hex(),
+          "user_id": 7, "kind": "ed25519"}
+HMAC_DOC = {"api_key": "AK_00000000000000A1", "secret": "s3cr3t-hmac-key", "user_id": 8, "kind": "hmac"}
 
 
 class Seen(NamedTuple):
@@ -68,9 +76,14 @@ class StubServer(http.server.ThreadingHTTPServer):
         self.responder = None
         self.drop_next = 0
         self.close_after_response = False
+        self.closed = threading.Semaphore(0)     # released each time the server closes a connection
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
+
+    def shutdown_request(self, request):
+        super().shutdown_request(request)
+        self.closed.release()
 
     def stop(self):
         self.shutdown()

@@ -11,8 +11,7 @@ import pytest
 
 from xinfinity.accounts import signing
 from xinfinity.client import cli
-from tests.client.stub_http import StubServer
-from tests.client.test_http import ED_DOC, HMAC_DOC, SEED
+from tests.client.stub_http import ED_DOC, SEED, StubServer
 
 
 @pytest.fixture

@@ -11,12 +11,7 @@ import pytest
 from xinfinity.accounts import signing
 from xinfinity.client import ApiError, ConnectionLost, KeyFile, KeyFileError, ServerUnreachable, XinfClient
 from xinfinity.client import keys
-from tests.client.stub_http import StubServer
-
-SEED = bytes(range(32))
-ED_DOC = {"api_key": "AK_00000000000000E1", "secret_pem": signing.ed25519_pem(SEED), "secret_hex": SEED.hex(),
-          "user_id": 7, "kind": "ed25519"}
-HMAC_DOC = {"api_key": "AK_00000000000000A1", "secret": "s3cr3t-hmac-key", "user_id": 8, "kind": "hmac"}
+from tests.client.stub_http import ED_DOC, HMAC_DOC, SEED, StubServer
 
 
 @pytest.fixture
@@ -184,6 +179,7 @@ def test_an_idle_connection_the_peer_closed_is_replaced_before_sending(stub):
     stub.close_after_response = True
     with XinfClient(stub.url, KeyFile.from_json(ED_DOC)) as c:
         c.balances()
+        assert stub.closed.acquire(timeout=5)    # closed while idle, before the next request
         c.place("BTC_USDT", "buy", qty="1", price="1")
     assert len(stub.seen) == 2 and stub.seen[0].client_port != stub.seen[1].client_port
 
@@ -274,6 +270,11 @@ def test_a_malformed_key_file_is_refused_naming_what_is_wrong(doc, message):
         doc = {k: v for k, v in doc.items() if v is not None}
     with pytest.raises(KeyFileError, match=message):
         KeyFile.from_json(doc)
+
+
+def test_a_key_file_never_shows_its_secret_in_repr():
+    text = repr(KeyFile.from_json(HMAC_DOC)) + repr(KeyFile.from_json(ED_DOC))
+    assert "s3cr3t" not in text and repr(SEED) not in text and "<hidden>" in text
 
 
 def test_loading_a_key_file_names_the_path_when_missing_or_not_json(tmp_path):
