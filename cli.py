@@ -43,6 +43,12 @@ def _add_run(sub):
     r.set_defaults(func=mt.run)
 
 
+def _add_client(sub):
+    """order, balance, deposit, withdraw: the REST client (client/cli.py)."""
+    from xinfinity.client import cli as client_cli
+    client_cli.add_commands(sub)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="xinf", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -62,6 +68,7 @@ def main(argv=None) -> int:
     _add_tool(sub, "fixtures", "tools.recipes", "check or regenerate the large generated datasets")
     _add_bench(sub)
     _add_drill(sub)
+    _add_client(sub)
     args = ap.parse_args(argv)
     from xinfinity.config import ConfigError
     from xinfinity.storage.wal_dir import WalDirError
