@@ -146,6 +146,12 @@ def check_password(password) -> str:
     return password
 
 
+def check_label(label) -> str:
+    if not isinstance(label, str) or len(label) > LABEL_MAX or not label.isprintable():
+        raise AccountError(INVALID_PARAMETER, f"label: at most {LABEL_MAX} printable characters")
+    return label
+
+
 class AccountStore:
     def __init__(self, path, password_hasher: argon2.PasswordHasher | None = None):
         self.path = pathlib.Path(path)
@@ -309,8 +315,7 @@ class AccountStore:
         if kind not in (ED25519, HMAC):
             raise AccountError(INVALID_PARAMETER, f"kind: {kind!r} is neither {ED25519!r} nor {HMAC!r}")
         check_mask(permissions)
-        if not isinstance(label, str) or len(label) > LABEL_MAX or not label.isprintable():
-            raise AccountError(INVALID_PARAMETER, f"label: at most {LABEL_MAX} printable characters")
+        check_label(label)
         if self.user(user_id) is None:
             raise AccountError(INVALID_PARAMETER, f"user_id: no user {user_id}")
         secret = secrets.token_bytes(SECRET_BYTES)
