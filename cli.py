@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     s.set_defaults(func=mt.snapshot_main)
     _add_tool(sub, "parity", "tools.parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "tools.recipes", "check or regenerate the large generated datasets")
+    _add_tool(sub, "apikey", "accounts.cli", "create, list and revoke users' API keys (operator)")
     _add_bench(sub)
     _add_drill(sub)
     _add_client(sub)
