@@ -17,7 +17,7 @@ import msgspec
 import yaml
 from msgspec import Meta
 
-from ..runtime.topology import DATASET
+from ..runtime.topology import ROLES
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parent
 
@@ -26,8 +26,8 @@ FsyncPolicy = Literal["every_batch", "interval_ms", "off"]      # storage/wal.py
 DustPolicy = Literal["release", "keep"]                         # engine/records.py DUST_CODES
 StpMode = Literal["none", "expire_taker", "expire_maker", "expire_both"]    # engine/records.py STP_CODES
 # The pipeline's processes, as runtime/topology.py declares them; "ingestion"
-# in pipeline.cores covers every ingestion source.
-ProcessName = Literal[DATASET.names]
+# and "gateway" in pipeline.cores cover every source of that kind.
+ProcessName = Literal[ROLES]
 
 AtLeast1 = Annotated[int, Meta(ge=1)]
 AtLeast0 = Annotated[int, Meta(ge=0)]

@@ -5,8 +5,9 @@
                                 │    └─ log ─▶ journal ─ durable_log ─────────────────────┘
                                 └──── settles ────┘
 
-Sources are where commands enter (ingestion in dataset runs; gateway workers
-next), each with a command ring of its own into UBSCore. With a WAL, the
+Sources are where commands enter (ingestion in dataset runs, gateway workers
+when serving), each with a command ring of its own into UBSCore; a gateway
+worker also has an ack ring back from settlement. With a WAL, the
 journal makes the sequenced command log durable before anything of it
 reaches settlement, and publishes "durable through seq N" in the control
 block. Without one (benchmarks, parity runs) there is nothing to make
@@ -83,6 +84,17 @@ def command_ring(source: str) -> str:
     return f"cmd.{source}"
 
 
+def ack_ring(source: str) -> str:
+    """Settlement -> a gateway worker: the outcomes of its commands (serving only)."""
+    return f"ack.{source}"
+
+
+def gateway_sources(n: int) -> tuple[str, ...]:
+    if not 1 <= n <= MAX_SOURCES:
+        raise ValueError(f"{n} gateway workers; UBSCore takes from 1 to {MAX_SOURCES}")
+    return tuple(f"gateway{k}" for k in range(n))
+
+
 def ingestion_sources(n: int) -> tuple[str, ...]:
     """The sources of a dataset run: `ingestion`, or ingestion0.. when the
     dataset is dealt to several (service mode's stand-in for gateway workers)."""
@@ -91,8 +103,10 @@ def ingestion_sources(n: int) -> tuple[str, ...]:
     return ("ingestion",) if n == 1 else tuple(f"ingestion{k}" for k in range(n))
 
 
-def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True, role: str = "ingestion") -> Topology:
-    """The pipeline with these command sources (all of one role), with a journal (a WAL) or not."""
+def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True, role: str = "ingestion",
+             acks: bool = False) -> Topology:
+    """The pipeline with these command sources (all of one role), with a journal (a WAL) or not;
+    acks: settlement answers each source on a ring of its own (gateway workers)."""
     if not sources or len(set(sources)) != len(sources):
         raise ValueError(f"sources must be distinct and at least one: {sources}")
     if len(sources) > MAX_SOURCES:
@@ -110,8 +124,14 @@ def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True, ro
              *log,
              RingSpec("me_settles", R.SETTLE, "matching", "settlement"),
              RingSpec("me_orders", R.ORDER_EVENT, "matching", "settlement"),
-             RingSpec("me_trades", R.TRADE_EVENT, "matching", "settlement"))
+             RingSpec("me_trades", R.TRADE_EVENT, "matching", "settlement"),
+             *((RingSpec(ack_ring(s), R.ACK, "settlement", s) for s in sources) if acks else ()))
     return Topology(processes, rings)
+
+
+def serving(workers: int) -> Topology:
+    """`xinf serve`: gateway workers as the sources, a WAL, acknowledgements."""
+    return pipeline(gateway_sources(workers), journal=True, role="gateway", acks=True)
 
 
 def settlement_log(topology: Topology) -> str:
@@ -120,4 +140,5 @@ def settlement_log(topology: Topology) -> str:
 
 
 DATASET = pipeline()                # a dataset run with a WAL: ingestion is the one source
+ROLES = (*DATASET.names, "gateway")   # what the config's pipeline.cores may name
 DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order

@@ -76,5 +76,5 @@ class Wiring:
         for r in self.rings.values():
             r.close()
         self.control.close()
-        for process in self.topology.pollers:
+        for process in dict.fromkeys(r.consumer for r in self.topology.rings):
             wait.unlink_semaphore("", self.sem_name(process))

@@ -91,15 +91,25 @@ class Settlement:
         ended = all(r.closed and r.available() == 0 for r in self.rings)   # before taking
         before = int(self.pos[1::2].sum())
         self._take()
+        head = int(self.pos[0])
         got = self._run(_ALL if ended else upto)
+        if self.pos[0] != head:
+            self.replayed(self.bufs[0][head:self.pos[0]])
         work = got or int(self.pos[1::2].sum()) != before
         if ended:
             left = [n for i, n in enumerate(self.streams) if self.pos[2 * i] != self.pos[2 * i + 1]]
             if left:
                 raise RuntimeError(f"settlement: records left unreplayed at the end in {left}")
             c.put(T_END, time.perf_counter_ns())
+            self.ended()
             self.done = True
         return work
+
+    def replayed(self, cmds: np.ndarray) -> None:
+        """The commands this step replayed, every event of theirs handed to the sink."""
+
+    def ended(self) -> None:
+        """Every input is closed and replayed."""
 
     def lock_of_ubs_ref(self) -> np.ndarray:
         """The replica's lock of each order, by UBSCore's ref (for the book the ME leaves)."""

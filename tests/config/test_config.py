@@ -41,7 +41,7 @@ def test_an_empty_file_is_the_defaults(tmp_path):
 @pytest.mark.parametrize("text, expect", [
     ("pipeline:\n  wait: fast\n", "Invalid enum value 'fast' - at `$.pipeline.wait`"),
     ("pipeline:\n  fsync: sometimes\n", "Invalid enum value 'sometimes' - at `$.pipeline.fsync`"),
-    ("pipeline:\n  cores: {gateway: [0]}\n", "Invalid enum value 'gateway' - at `key` in `$.pipeline.cores`"),
+    ("pipeline:\n  cores: {gatway: [0]}\n", "Invalid enum value 'gatway' - at `key` in `$.pipeline.cores`"),
 ])
 def test_a_bad_name_in_an_enum_field_fails_at_load_naming_its_path(tmp_path, text, expect):
     assert expect in _load_error(tmp_path, text)

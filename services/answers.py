@@ -1,0 +1,127 @@
+"""Settlement when serving: the order store, then the gateways' answers.
+
+The same replay as services/settlement.py (so the same events, in ST order,
+for durable commands only), with a sink that keeps the step's events; after
+each step they go to the order store (storage/order_store.py) in one
+transaction, and only then does each gateway worker get the outcome of its
+commands on its ack ring: a client that holds an answer finds that command
+in every query (read your writes), and the command is in the WAL.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine import records as R
+from ..engine.events import Events
+from ..engine.ubscore import UBS_USERS
+from ..ipc import wait
+from ..ipc.ring import ring_publish
+from ..runtime.topology import ack_ring
+from ..storage.order_store import OrderStore
+from .settlement import Settlement
+
+
+class StepEvents:
+    """A sink that keeps what one step's replay emits."""
+
+    def __init__(self):
+        self.parts: list[Events] = []
+
+    def __call__(self, ev: Events) -> None:
+        self.parts.append(Events(ev.orders.copy(), ev.trades.copy(), ev.balances.copy()))
+
+    def take(self) -> Events:
+        parts, self.parts = self.parts, []
+        if not parts:
+            return Events(np.zeros(0, R.ORDER_EVENT), np.zeros(0, R.TRADE_EVENT), np.zeros(0, R.BALANCE_EVENT))
+        return Events(*(np.concatenate([getattr(p, f) for p in parts]) for f in Events._fields))
+
+
+def acks_of(cmds: np.ndarray, ev: Events, rows: dict) -> np.ndarray:
+    """The ACK of each command that came from a gateway (source > 0)."""
+    mine = cmds[cmds["source"] > 0]
+    acks = np.zeros(len(mine), R.ACK)
+    if not len(mine):
+        return acks
+    refused = {}        # seq -> reason of the command's own rejection
+    for seq, reason, status in zip(ev.orders["seq"].tolist(), ev.orders["reason"].tolist(),
+                                   ev.orders["status"].tolist()):
+        if status == R.ST_REJECTED:
+            refused[seq] = reason
+    money = {}          # seq -> (avail, frozen, reason) of a deposit's or withdrawal's event
+    for seq, op, av, fr, reason in zip(ev.balances["seq"].tolist(), ev.balances["op"].tolist(),
+                                       ev.balances["avail"].tolist(), ev.balances["frozen"].tolist(),
+                                       ev.balances["reason"].tolist()):
+        if op in (R.OP_DEPOSIT, R.OP_WITHDRAW):
+            money[seq] = (av, fr, reason)
+    for a, c in zip(acks, mine):
+        seq, kind = int(c["seq"]), int(c["kind"])
+        a["seq"], a["tag"], a["kind"], a["order_id"] = seq, c["tag"], kind, c["order_id"]
+        if kind in (R.CMD_DEPOSIT, R.CMD_WITHDRAW):
+            av, fr, reason = money.get(seq, (0, 0, R.R_INVALID_COMMAND))
+            a["avail"], a["frozen"], a["reason"] = av, fr, reason
+            a["status"] = R.ST_REJECTED if reason else R.ST_ACCEPTED
+            continue
+        reason = refused.get(seq, 0)
+        row = rows.get(int(c["order_id"]))
+        if reason:
+            a["status"], a["reason"] = R.ST_REJECTED, reason
+        elif row is not None:
+            a["status"], a["filled_qty"] = row[11], row[9]
+        else:
+            a["status"], a["reason"] = R.ST_REJECTED, R.R_INVALID_COMMAND    # no event: cannot happen
+    return acks
+
+
+class AnsweringSettlement(Settlement):
+    def __init__(self, wiring, replica, store: OrderStore, board=None):
+        """board: a runtime/balance_board.BalanceBoard to keep (the gateways' pre-check)."""
+        self.events = StepEvents()
+        super().__init__(wiring, replica, self.events)
+        self.store, self.board = store, board
+        if board is not None:
+            board.load(replica.user_ids, replica.balances, int(replica.counters[UBS_USERS]))
+        sources = wiring.topology.sources
+        self.ack_rings = [wiring.rings[ack_ring(s)] for s in sources]
+        # The gateway waits for its answers on a semaphore whatever the
+        # pipeline's strategy: it has no core to spin on.
+        self.ack_wakers = [wait.Waker(r, "block", wiring.sem_name(s)) for r, s in zip(self.ack_rings, sources)]
+        self.unsent: list[np.ndarray] = [np.zeros(0, R.ACK) for _ in sources]
+
+    def replayed(self, cmds: np.ndarray) -> None:
+        ev = self.events.take()
+        by_seq = {int(s): i for i, s in enumerate(cmds["seq"].tolist())}
+        rows = self.store.apply(ev.orders, ev.trades, ev.balances, lambda seq: cmds[by_seq[seq]],
+                                int(cmds["seq"][-1]))
+        if self.board is not None:
+            self.board.update(ev.balances)
+        acks = acks_of(cmds, ev, rows)
+        for k in range(len(self.ack_rings)):
+            mine = acks[cmds["source"][cmds["source"] > 0] == k + 1]
+            if len(mine):
+                self.unsent[k] = np.concatenate([self.unsent[k], mine]) if len(self.unsent[k]) else mine
+        self._send()
+
+    def step(self) -> bool:
+        work = super().step()
+        if any(len(u) for u in self.unsent):
+            self._send()
+        return work
+
+    def _send(self) -> None:
+        """Publish what each ack ring has room for; the rest waits for the next step."""
+        for k, ring in enumerate(self.ack_rings):
+            u = self.unsent[k]
+            if len(u):
+                n = ring_publish(ring.ctrl, ring.slots, ring.words_of(u), len(u))
+                self.unsent[k] = u[n:]
+                if n:
+                    self.ack_wakers[k].published()
+
+    def ended(self) -> None:
+        self._send()
+        for ring, waker in zip(self.ack_rings, self.ack_wakers):
+            ring.close_producer()
+            waker.post()
+        self.store.close()
+

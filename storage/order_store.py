@@ -1,0 +1,247 @@
+"""The order store: what `xinf serve`'s queries read, kept by settlement.
+
+SQLite in WAL mode under the data dir (DATA/orders.db): settlement is the one
+writer of orders, trades and balances; the gateway workers read (a reader
+never blocks the writer) and add the text of client order ids (`cids`).
+
+Settlement applies each step's events in one transaction whose last write is
+the high-water mark `applied_seq`, and only then answers the gateways: so
+once a client holds an answer, every query reflects that command (read your
+writes). Recovery replays the WAL from a snapshot; events of seqs at or below
+the mark are skipped, so nothing is applied twice and nothing is lost.
+Rows are derived from events only, never from a second copy of the rules.
+"""
+from __future__ import annotations
+
+import pathlib
+import sqlite3
+from typing import NamedTuple
+
+import numpy as np
+
+from ..engine import records as R
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, symbol_id INTEGER NOT NULL,
+    side INTEGER NOT NULL, order_type INTEGER NOT NULL, tif INTEGER NOT NULL,
+    price INTEGER NOT NULL, qty INTEGER NOT NULL, quote_qty INTEGER NOT NULL,
+    filled_qty INTEGER NOT NULL, avg_price INTEGER NOT NULL, status INTEGER NOT NULL,
+    reason INTEGER NOT NULL, cid_hash INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, order_id);
+CREATE INDEX IF NOT EXISTS open_orders ON orders (user_id, status) WHERE status IN (1, 3);
+CREATE TABLE IF NOT EXISTS trades (
+    trade_id INTEGER NOT NULL, side INTEGER NOT NULL, order_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL, symbol_id INTEGER NOT NULL, price INTEGER NOT NULL,
+    qty INTEGER NOT NULL, quote_qty INTEGER NOT NULL, fee INTEGER NOT NULL,
+    fee_asset_id INTEGER NOT NULL, taker INTEGER NOT NULL, created_ns INTEGER NOT NULL,
+    seq INTEGER NOT NULL, PRIMARY KEY (trade_id, side));
+CREATE INDEX IF NOT EXISTS trades_by_user ON trades (user_id, trade_id);
+CREATE INDEX IF NOT EXISTS trades_by_order ON trades (order_id);
+CREATE TABLE IF NOT EXISTS balances (
+    user_id INTEGER NOT NULL, asset_id INTEGER NOT NULL, avail INTEGER NOT NULL,
+    frozen INTEGER NOT NULL, PRIMARY KEY (user_id, asset_id));
+CREATE TABLE IF NOT EXISTS cids (
+    user_id INTEGER NOT NULL, cid_hash INTEGER NOT NULL, cid TEXT NOT NULL,
+    PRIMARY KEY (user_id, cid_hash));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# An order's status in the store: the ME's last word on it. ST_REDUCED and
+# ST_MOVED leave it open, as NEW or PARTIALLY_FILLED by what is filled.
+OPEN = (R.ST_ACCEPTED, R.ST_PARTIALLY_FILLED)
+ORDER_COLUMNS = ("order_id", "user_id", "symbol_id", "side", "order_type", "tif", "price", "qty", "quote_qty",
+                 "filled_qty", "avg_price", "status", "reason", "cid_hash", "created_ns", "updated_ns", "seq")
+TRADE_COLUMNS = ("trade_id", "side", "order_id", "user_id", "symbol_id", "price", "qty", "quote_qty", "fee",
+                 "fee_asset_id", "taker", "created_ns", "seq")
+
+
+class OrderRow(NamedTuple):
+    order_id: int
+    user_id: int
+    symbol_id: int
+    side: int
+    order_type: int
+    tif: int
+    price: int
+    qty: int
+    quote_qty: int
+    filled_qty: int
+    avg_price: int
+    status: int
+    reason: int
+    cid_hash: int
+    created_ns: int
+    updated_ns: int
+    seq: int
+
+
+class TradeRow(NamedTuple):
+    trade_id: int
+    side: int
+    order_id: int
+    user_id: int
+    symbol_id: int
+    price: int
+    qty: int
+    quote_qty: int
+    fee: int
+    fee_asset_id: int
+    taker: int
+    created_ns: int
+    seq: int
+
+
+def connect(path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash; the WAL file
+    # (the order WAL, not this) is what survives a power loss, and replay
+    # rebuilds this store from it.
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db
+
+
+def cid_hash(cid: str) -> int:
+    """A client order id's 63-bit hash, never 0 (the command's `cid` field)."""
+    import hashlib
+    h = int.from_bytes(hashlib.blake2b(cid.encode(), digest_size=8).digest(), "little") >> 1
+    return h or 1
+
+
+class OrderStore:
+    """The writer's side (settlement) and the readers' (gateway workers)."""
+
+    def __init__(self, path, symbols_base_quote: dict[int, tuple[int, int]]):
+        """symbols_base_quote: symbol id -> (base asset id, quote asset id), for fee assets."""
+        self.path = pathlib.Path(path)
+        self.db = connect(self.path)
+        self.db.executescript(_SCHEMA)
+        self.assets_of = symbols_base_quote
+
+    # -- writer -----------------------------------------------------------------
+
+    def applied_seq(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()
+        return row[0] if row else 0
+
+    def apply(self, orders: np.ndarray, trades: np.ndarray, balances: np.ndarray, cmd_of, through: int) -> dict:
+        """Apply one step's events (seqs above the mark only) in one
+        transaction ending with the mark `through`; cmd_of(seq) -> the
+        command (R.CMD) of that seq: its entry time, a market buy's budget
+        and the cid hash, which events do not carry. Returns the order rows
+        written, by id."""
+        mark = self.applied_seq()
+        rows = self._order_rows(orders[orders["seq"] > mark], cmd_of)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if rows:
+                db.executemany(f"INSERT OR REPLACE INTO orders VALUES ({','.join('?' * len(ORDER_COLUMNS))})",
+                               list(rows.values()))
+            t = trades[trades["seq"] > mark]
+            if len(t):
+                db.executemany(f"INSERT OR IGNORE INTO trades VALUES ({','.join('?' * len(TRADE_COLUMNS))})",
+                               self._trade_rows(t, cmd_of))
+            b = balances[(balances["seq"] > mark) & (balances["reason"] == 0)]
+            if len(b):
+                db.executemany("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)",
+                               zip(b["user_id"].tolist(), b["asset"].tolist(), b["avail"].tolist(),
+                                   b["frozen"].tolist()))
+            if through > mark:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('applied_seq', ?)", (through,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return rows
+
+    def _order_rows(self, ev: np.ndarray, cmd_of) -> dict[int, tuple]:
+        """The new state of every order these events touch (later events win)."""
+        rows: dict[int, list] = {}
+        for e in ev.tolist():
+            (seq, order_id, user_id, price, qty, filled, avg, _lq, _lp, _tid, symbol, kind, status, reason,
+             side, otype, tif) = e
+            if status == R.ST_REJECTED and kind != R.CMD_PLACE:
+                continue                # a refused cancel, reduce or move changes no order
+            row = rows.get(order_id)
+            if row is None:
+                old = self.db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                row = rows[order_id] = list(old) if old else None
+            c = cmd_of(seq)
+            if row is None:             # first seen: its place (accepted or refused)
+                row = rows[order_id] = [order_id, user_id, symbol, side, otype, tif, price,
+                                        0 if qty == R.QTY_UNLIMITED else qty, int(c["amount"]), filled, avg,
+                                        status, reason, int(c["cid"]), int(c["ts"]), int(c["ts"]), seq]
+            if status in (R.ST_REDUCED, R.ST_MOVED):
+                status = R.ST_PARTIALLY_FILLED if filled else R.ST_ACCEPTED
+            row[6], row[9], row[10], row[11], row[12] = price, filled, avg, status, reason
+            if qty != R.QTY_UNLIMITED:
+                row[7] = qty
+            row[15] = int(c["ts"])
+        return {k: tuple(v) for k, v in rows.items()}
+
+    def _trade_rows(self, t: np.ndarray, cmd_of) -> list[tuple]:
+        out = []
+        for (tid, seq, price, qty, quote, b_oid, s_oid, b_uid, s_uid, b_fee, s_fee, symbol, taker_side,
+             _r) in t.tolist():
+            base, quote_asset = self.assets_of[symbol]
+            ts = int(cmd_of(seq)["ts"])
+            out.append((tid, R.SIDE_BUY, b_oid, b_uid, symbol, price, qty, quote, b_fee, base,
+                        int(taker_side == R.SIDE_BUY), ts, seq))
+            out.append((tid, R.SIDE_SELL, s_oid, s_uid, symbol, price, qty, quote, s_fee, quote_asset,
+                        int(taker_side == R.SIDE_SELL), ts, seq))
+        return out
+
+    # -- readers ------------------------------------------------------------------
+
+    def add_cid(self, user_id: int, h: int, cid: str) -> None:
+        """The text of a client order id, written by the gateway before the command is sent (an
+        orphan, if the command never lands, is harmless: it only names a hash)."""
+        self.db.execute("INSERT OR IGNORE INTO cids VALUES (?, ?, ?)", (user_id, h, cid))
+
+    def cid_text(self, user_id: int, h: int) -> str | None:
+        if not h:
+            return None
+        row = self.db.execute("SELECT cid FROM cids WHERE user_id = ? AND cid_hash = ?", (user_id, h)).fetchone()
+        return row[0] if row else None
+
+    def order(self, order_id: int) -> OrderRow | None:
+        row = self.db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        return OrderRow(*row) if row else None
+
+    def order_by_cid(self, user_id: int, h: int) -> OrderRow | None:
+        """The user's newest order with this client order id."""
+        row = self.db.execute("SELECT * FROM orders WHERE user_id = ? AND cid_hash = ? ORDER BY order_id DESC "
+                              "LIMIT 1", (user_id, h)).fetchone()
+        return OrderRow(*row) if row else None
+
+    def orders(self, user_id: int, symbol_id: int | None, open_only: bool, limit: int) -> list[OrderRow]:
+        q, args = "SELECT * FROM orders WHERE user_id = ?", [user_id]
+        if symbol_id is not None:
+            q += " AND symbol_id = ?"
+            args.append(symbol_id)
+        if open_only:
+            q += " AND status IN (1, 3)"
+        q += " ORDER BY order_id DESC LIMIT ?"
+        args.append(limit)
+        return [OrderRow(*r) for r in self.db.execute(q, args)]
+
+    def trades(self, user_id: int, symbol_id: int | None, limit: int, order_id: int | None = None,
+               seq: int | None = None) -> list[TradeRow]:
+        q, args = "SELECT * FROM trades WHERE user_id = ?", [user_id]
+        for col, v in (("symbol_id", symbol_id), ("order_id", order_id), ("seq", seq)):
+            if v is not None:
+                q += f" AND {col} = ?"
+                args.append(v)
+        q += " ORDER BY trade_id DESC LIMIT ?"
+        args.append(limit)
+        return [TradeRow(*r) for r in self.db.execute(q, args)]
+
+    def balances(self, user_id: int) -> dict[int, tuple[int, int]]:
+        return {a: (av, fr) for a, av, fr in
+                self.db.execute("SELECT asset_id, avail, frozen FROM balances WHERE user_id = ?", (user_id,))}
+
+    def close(self) -> None:
+        self.db.close()
