@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(BIN)/xinf run
+	$(BIN)/xinf serve
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

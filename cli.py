@@ -38,7 +38,8 @@ def _add_drill(sub):
 
 def _add_run(sub):
     from xinfinity.app import mt
-    r = sub.add_parser("run", help="run the exchange with embedded defaults")
+    _add_tool(sub, "serve", "app.serve", "run the exchange: HTTP gateway and pipeline, recovering the data dir")
+    r = sub.add_parser("run", help="the bundled golden dataset through the multi-process pipeline")
     mt.add_run_arguments(r)
     r.set_defaults(func=mt.run)
 

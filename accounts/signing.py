@@ -77,6 +77,12 @@ def verify_ed25519(public_key: bytes, data: bytes, signature: str) -> bool:
         return False
 
 
+def hmac_key(secret: bytes) -> bytes:
+    """The HMAC key of a secret: the text the user holds (hex), as bytes, which is how CCXT and
+    the Binance clients key their HMAC."""
+    return secret.hex().encode()
+
+
 def sign_hmac(secret: bytes, data: bytes) -> str:
     return hmac.new(secret, data, hashlib.sha256).hexdigest()
 

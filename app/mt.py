@@ -438,13 +438,14 @@ def add_run_arguments(p) -> None:
 
 
 def run(args) -> int:
-    """`xinf run`: until the gateway exists, the bundled golden dataset through
-    the multi-process pipeline under the supervisor, printing its summary and
-    each process's figures."""
-    import numba
+    """`xinf run`: the bundled golden dataset through the multi-process
+    pipeline under the supervisor, printing its summary and each process's figures."""
+    from .serve import compile_notice
     args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
-    if not pathlib.Path(numba.config.CACHE_DIR).exists():
-        print("xinfinity: first start of this source tree: compiling the numba kernels "
-              "(3-4 minutes, cached for later starts)", flush=True)
+    progress = compile_notice()
     print(f"xinfinity: running {args.input} through the multi-process pipeline -> {args.out}", flush=True)
-    return main(args)
+    try:
+        return main(args)
+    finally:
+        if progress:
+            progress.done()

@@ -43,7 +43,7 @@ from ..accounts import signing
 # The accounts package (branch `accounts`) owns users, keys and tokens: the
 # token issuer raises its AccountError. Without it the gateway cannot run, and
 # this import fails naming the missing module.
-from ..accounts.store import AccountError
+from ..accounts.errors import AccountError
 from .api import (AUTH_FAILED, MISSING_AUTH, PERMISSION_DENIED, REPLAYED_NONCE, STALE_NONCE, UNKNOWN_KEY,
                   ApiError)
 
@@ -97,7 +97,8 @@ class Authenticator:
     def _verifies(self, key, data: bytes, signature: str) -> bool:
         if key.kind == signing.HMAC:
             # compare_digest refuses a non-ASCII str with TypeError: such a signature is simply wrong.
-            return key.secret is not None and signature.isascii() and signing.verify_hmac(key.secret, data, signature)
+            return (key.hmac_secret is not None and signature.isascii()
+                    and signing.verify_hmac(signing.hmac_key(key.hmac_secret), data, signature))
         if key.kind != signing.ED25519 or key.public_key is None:
             return False
         cached = self._verify_keys.get(key.api_key)

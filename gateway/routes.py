@@ -31,7 +31,8 @@ from typing import Callable
 
 # The accounts package (branch `accounts`): without it the gateway cannot run,
 # and this import fails naming the missing module.
-from ..accounts.store import ADMIN, READ, TRADE, AccountError, parse_permissions, permission_names
+from ..accounts.errors import AccountError
+from ..accounts.permissions import ADMIN, READ, TRADE, parse_permissions, permission_names
 from ..engine.money import format_decimal, parse_decimal
 from ..engine.records import R_INSUFFICIENT_BALANCE, R_INVALID_PRICE, R_INVALID_QUANTITY, R_ORDER_NOT_FOUND
 from . import api

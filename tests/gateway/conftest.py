@@ -204,9 +204,10 @@ class KeyRecord(NamedTuple):
     user_id: int
     kind: str
     public_key: bytes | None
-    secret: bytes | None
+    hmac_secret: bytes | None
     permissions: int
     revoked: bool
+    nonce: int = 0
 
 
 class FakeAccountStore:
@@ -411,7 +412,9 @@ class World(NamedTuple):
 
     def key(self, user_id, permissions, kind="ed25519") -> Key:
         new = self.store.create_api_key(user_id, "", permissions, kind)
-        return Key(new.api_key, bytes.fromhex(new.secret_hex), kind, user_id)
+        # What a client signs with: the Ed25519 seed, or an HMAC key's secret text (accounts/signing.hmac_key).
+        secret = bytes.fromhex(new.secret_hex) if kind == signing.ED25519 else new.secret_hex.encode()
+        return Key(new.api_key, secret, kind, user_id)
 
 
 def make_world(config=Gateway()) -> World:

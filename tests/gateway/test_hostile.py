@@ -90,7 +90,7 @@ CASES = {
                      AUTH_FAILURE),
     "bad base62": (lambda w, _: post_order(w, headers={
         "authorization": f"ZXINF v1.{w.alice.api_key}.{w.exchange.clock_ms}.not*base62"}), 401, 2002, AUTH_FAILURE),
-    "other key's signature": (lambda w, _: post_order(w, key=w.alice._replace(secret=w.bob.secret)), 401, 2002,
+    "other key's signature": (lambda w, _: post_order(w, key=w.alice._replace(secret=w.admin.secret)), 401, 2002,
                               AUTH_FAILURE),
     "hmac signed with a wrong secret": (lambda w, _: post_order(w, key=w.bob._replace(secret=b"x" * 32)), 401, 2002,
                                         AUTH_FAILURE),

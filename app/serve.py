@@ -1,0 +1,295 @@
+"""`xinf serve`: the exchange, online.
+
+The supervisor runs gateway workers, UBSCore, the ME, the journal and
+settlement (runtime/topology.py `serving`), pinned as the config says. Every
+file lives under the data dir:
+
+    DIR/wal/          the order WAL, the market it trades, snapshots (storage/wal_dir.py)
+    DIR/accounts.db   users, API keys, nonce high-water marks (accounts/store.py)
+    DIR/orders.db     orders, trades, balances as the queries read them (storage/order_store.py)
+    DIR/jwt.secret    the login tokens' key
+    DIR/operator.json the operator's API key (deposits, withdrawals): `xinf deposit` signs with it
+    DIR/serve.json    while serving: where, and the supervisor's pid
+
+Started on a data dir that has a WAL, it recovers first: the core's state
+from the newest snapshot and the WAL after it, the order store brought up to
+the WAL's last seq. After a crash of any process the supervisor does the same
+and starts them all again. SIGTERM or Ctrl-C stops it cleanly: the gateways
+stop taking requests, answer what is in flight, and every ring drains.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+import msgspec
+import numpy as np
+import psutil
+
+from ..accounts.cli import accounts_db
+from ..accounts.signing import ED25519
+from ..accounts.permissions import ADMIN, READ, TRADE
+from ..accounts.store import AccountStore
+from ..config import Config
+from ..engine import records as R
+from ..engine.core import Core, build_me, build_ubs, named_arrays, prefault_all
+from ..ipc import shm
+from ..runtime.balance_board import BalanceBoard
+from ..runtime.supervisor import Supervisor
+from ..runtime.topology import serving
+from ..runtime.wiring import Wiring
+from ..services.answers import AnsweringSettlement, StepEvents
+from ..services.gateway import GatewayWorker, symbol_assets
+from ..services.journal import Journal
+from ..services.matching import Matching
+from ..services.ubscore import UbsCore
+from ..storage.order_store import OrderStore
+from ..storage.recovery import recover
+from ..storage.snapshot import PartWriter, Scheduler
+from ..storage.wal_dir import SNAPSHOTS, WAL_FILE, WalDir, WalDirError, open_wal_dir
+from .mt import add_pipeline_arguments, load_config
+
+DUST = "release"
+OPERATOR = "operator"       # the operator's user name in the account store
+
+
+def paths(data_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+    return {"wal": data_dir / "wal", "orders": data_dir / "orders.db", "operator": data_dir / "operator.json",
+            "serve": data_dir / "serve.json"}
+
+
+def _write_market(d: pathlib.Path, cfg: Config) -> None:
+    """The config's assets and symbols as the CSV files a WAL directory keeps (edge/dataset.py reads them)."""
+    with open(d / "assets_config.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["asset_id", "asset", "decimals", "display_decimals"])
+        w.writerows([a.id, a.name, a.decimals, a.display_decimals] for a in cfg.assets)
+    with open(d / "symbols_config.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["symbol_id", "symbol", "base_asset_id", "quote_asset_id", "price_decimal",
+                    "price_display_decimal", "maker_fee_ppm", "taker_fee_ppm", "fee_user_id", "stp"])
+        w.writerows([s.id, s.name, s.base_asset_id, s.quote_asset_id, s.price_decimals, s.price_display_decimals,
+                     s.maker_fee_ppm, s.taker_fee_ppm, s.fee_user_id, s.stp] for s in cfg.symbols)
+
+
+def open_market(data_dir: pathlib.Path, cfg: Config) -> Config:
+    """Create the WAL directory on a first start; on a later one, the market
+    it was created with is the one served (a config that says otherwise is
+    refused, naming the difference: the WAL's commands mean what they meant)."""
+    wal_dir = paths(data_dir)["wal"]
+    if not (wal_dir / WAL_FILE).exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_market(pathlib.Path(tmp), cfg)
+            WalDir(wal_dir, tmp, DUST, 0, cfg.pipeline.fsync, cfg.pipeline.fsync_interval_ms, cfg.capacity).close()
+        return cfg
+    j = open_wal_dir(wal_dir)
+    for what, mine, theirs in (("assets", j.assets, cfg.assets), ("symbols", j.symbols, cfg.symbols)):
+        if list(mine) != list(theirs):
+            raise WalDirError(f"{data_dir}: it serves the {what} {[x.name for x in mine]} it was created with; "
+                              f"the config has {[x.name for x in theirs]} (use another --data-dir)")
+    return msgspec.structs.replace(cfg, capacity=j.capacity)
+
+
+def recover_state(data_dir: pathlib.Path, cfg: Config, core: Core | None = None) -> tuple[Core, int]:
+    """The core from the newest snapshot and the WAL after it, and the order
+    store brought up to the WAL's last seq (events it holds are skipped)."""
+    p = paths(data_dir)
+    events = StepEvents()
+    core, j, figures = recover(p["wal"], events, prefault=False, core=core)
+    cmds = np.concatenate([j.deposits, j.commands])
+    last = int(cmds["seq"][-1]) if len(cmds) else 0
+    ev = events.take()
+    store = OrderStore(p["orders"], symbol_assets(cfg))
+    try:
+        store.apply(ev.orders, ev.trades, ev.balances, lambda seq: cmds[seq - 1], last)
+    finally:
+        store.close()
+    return core, last
+
+
+def ensure_operator_key(data_dir: pathlib.Path) -> None:
+    """The operator's key (deposits and withdrawals for any user), made on the first start, readable by the
+    data dir's owner only."""
+    path = paths(data_dir)["operator"]
+    if path.exists():
+        return
+    store = AccountStore(accounts_db(data_dir))
+    user_id, _ = store.get_or_create_user(OPERATOR)
+    key = store.create_api_key(user_id, "operator", READ | TRADE | ADMIN, ED25519)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"api_key": key.api_key, "secret_pem": key.secret_pem, "secret_hex": key.secret_hex,
+                   "user_id": user_id, "kind": ED25519}, f)
+        f.write("\n")
+
+
+def _builders(cfg: Config, data_dir: pathlib.Path, tmp: pathlib.Path, board: BalanceBoard, core: Core,
+              journaled: int) -> dict:
+    """How each process builds its service (in the child, after the fork), from the recovered core."""
+    p = paths(data_dir)
+    topology = serving(cfg.gateway.workers)
+
+    def snapshots(part):
+        initial = ((lambda: named_arrays("u", build_ubs(cfg.assets, cfg.symbols, R.DUST_CODES[DUST], cfg.capacity)))
+                   if part == "u" else (lambda: named_arrays("me", build_me(cfg.assets, cfg.symbols, cfg.capacity))))
+        return PartWriter(p["wal"] / SNAPSHOTS, part, initial)
+
+    def gateway(k, name):
+        return lambda w, stats: GatewayWorker(w, name, k, cfg, data_dir, p["orders"], board)
+
+    def ubscore(w, stats):
+        prefault_all(core.ubs)
+        return UbsCore(w, core.ubs, stats, journaled, snapshots("u"))
+
+    def matching(w, stats):
+        prefault_all(core.me)
+        return Matching(w, core.me, tmp / "me.npz", snapshots("me"))
+
+    def journal(w, stats):
+        return Journal(w, WalDir.reopen(p["wal"], cfg.pipeline.fsync, cfg.pipeline.fsync_interval_ms), journaled)
+
+    def settlement(w, stats):
+        return AnsweringSettlement(w, core.ubs, OrderStore(p["orders"], symbol_assets(cfg)), board)
+
+    return {**{name: gateway(k, name) for k, name in enumerate(topology.sources)},
+            "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement}
+
+
+class _Progress:
+    """Says, every few seconds, that the first start is still compiling."""
+
+    def __init__(self, what: str):
+        self.what, self.t0, self.stop = what, time.monotonic(), threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stop.wait(10):
+            print(f"xinfinity: {self.what}: {time.monotonic() - self.t0:.0f} s", flush=True)
+
+    def done(self):
+        self.stop.set()
+
+
+def compile_notice() -> _Progress | None:
+    """On the first start of a source tree (no numba cache yet), say that it compiles, and keep saying so."""
+    import xinfinity
+    if not xinfinity.COLD_CACHE:
+        return None
+    print("xinfinity: first start of this source tree: compiling the numba kernels "
+          "(about 4 minutes on 2 cores; cached for later starts)", flush=True)
+    return _Progress("compiling")
+
+
+def warm_kernels(cfg: Config, tmp: pathlib.Path, progress: _Progress | None) -> None:
+    """Compile (first start) or load the services' kernels here, once, on a
+    tiny state: the forked processes then start at once."""
+    try:
+        tiny = msgspec.structs.replace(cfg.capacity, max_users=16, max_orders=15, max_buckets=4)
+        small = msgspec.structs.replace(cfg, capacity=tiny,
+                                        pipeline=msgspec.structs.replace(cfg.pipeline, ring_capacity=16, batch=8))
+        topology = serving(1)
+        w = Wiring.create(small.pipeline, instance=f"{os.getpid()}-warm", topology=topology)
+        try:
+            core = Core(cfg.assets, cfg.symbols, R.DUST_CODES[DUST], tiny, prefault=False)
+            one = np.zeros(1, R.CMD)
+            one["kind"], one["user_id"], one["symbol"], one["amount"] = R.CMD_DEPOSIT, 1, cfg.assets[0].id, 1
+            core.run(one, lambda ev: None)          # recovery's replay
+            stats = np.zeros(1, dtype=w.control.procs.dtype)[0]
+            UbsCore(w, core.ubs, stats)
+            Matching(w, core.me, tmp / "warm.npz")
+            AnsweringSettlement(w, core.ubs, OrderStore(tmp / "warm.db", symbol_assets(cfg))).store.close()
+        finally:
+            w.close()
+    finally:
+        if progress:
+            progress.done()
+            print(f"xinfinity: compiled in {time.monotonic() - progress.t0:.0f} s", flush=True)
+
+
+def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dict:
+    progress = compile_notice()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    p = paths(data_dir)
+    _refuse_second(p["serve"])
+    cfg = open_market(data_dir, cfg)
+    ensure_operator_key(data_dir)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-serve-"))
+    g = cfg.gateway
+    url = f"http://{g.host}:{g.port}"
+    board = BalanceBoard.create(shm.instance_name(), cfg.capacity.max_users, max(a.id for a in cfg.assets) + 1)
+    try:
+        warm_kernels(cfg, tmp, progress)
+        core, journaled = recover_state(data_dir, cfg)
+        if journaled:
+            print(f"xinfinity: recovered {data_dir} through seq {journaled}", flush=True)
+        scheduler = Scheduler(p["wal"] / SNAPSHOTS, cfg.pipeline.snapshot_every_commands, cfg.pipeline.snapshot_every_s)
+
+        def recover_and_rebuild():
+            scheduler.restarted()
+            return _builders(cfg, data_dir, tmp, board, *recover_state(data_dir, cfg))
+
+        def ready(w):
+            """Rewritten at every (re)start: the drill finds the processes it may kill here."""
+            procs = {n: int(w.control.proc(n)["pid"]) for n in w.topology.names}
+            p["serve"].write_text(json.dumps({"url": url, "pid": os.getpid(), "started": psutil.Process().create_time(),
+                                              "processes": procs, "restarts": len(sup.restarts)}) + "\n")
+            print(f"xinfinity: serving on {url} (API docs: {url}/docs; data: {data_dir}; "
+                  f"Ctrl-C stops)", flush=True)
+            if on_ready:
+                on_ready(w)
+
+        def watch_run(sup):
+            scheduler.poll(sup.wiring.control)
+            if watch:
+                watch(sup)
+
+        sup = Supervisor(cfg.pipeline, _builders(cfg, data_dir, tmp, board, core, journaled), recover_and_rebuild,
+                         cfg.pipeline.restarts, serving(g.workers))
+        stats = sup.run(ready, watch_run, (signal.SIGTERM, signal.SIGINT))
+        scheduler.finish()
+        print("xinfinity: stopped cleanly", flush=True)
+        return stats
+    finally:
+        board.close()
+        p["serve"].unlink(missing_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refuse_second(serve_file: pathlib.Path) -> None:
+    """One exchange per data dir: a live supervisor named by serve.json keeps it."""
+    if not serve_file.exists():
+        return
+    try:
+        info = json.loads(serve_file.read_text())
+        alive = abs(psutil.Process(info["pid"]).create_time() - info["started"]) < 0.01
+    except (ValueError, KeyError, psutil.Error):
+        alive = False
+    if alive:
+        raise WalDirError(f"{serve_file.parent}: an exchange (pid {info['pid']}) is serving it already, at {info['url']}")
+
+
+def add_arguments(ap) -> None:
+    add_pipeline_arguments(ap)
+    ap.add_argument("--host", default=None, help="address to listen on (default: the config's gateway.host)")
+    ap.add_argument("--port", type=int, default=None, help="port (default: the config's gateway.port, 8080)")
+    ap.add_argument("--workers", type=int, default=None, help="gateway processes (default: the config's)")
+    ap.add_argument("--data-dir", default="data", help="where the WAL, the stores and the keys live (default ./data)")
+
+
+def main(args) -> int:
+    cfg = load_config(args)
+    over = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    if over:
+        cfg = msgspec.structs.replace(cfg, gateway=msgspec.convert(
+            {**msgspec.to_builtins(cfg.gateway), **over}, type(cfg.gateway)))
+    serve(cfg, pathlib.Path(args.data_dir))
+    return 0
+

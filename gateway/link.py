@@ -1,0 +1,234 @@
+"""A gateway worker's link to the pipeline: gateway/model.py's `Exchange`.
+
+Commands go into the worker's own command ring into UBSCore, stamped with
+the worker (`source`), a request number (`tag`) and their entry time; the
+answer comes back on the worker's ack ring from settlement once the command
+is durable, run, and in the order store. A thread sleeps on the ack ring's
+semaphore and hands what arrives to the event loop, which resolves the
+waiting requests. Reads go to the order store, which every answered command
+is in already (read your writes).
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+
+from ..config import Asset, Symbol
+from ..engine import records as R
+from ..ipc import wait
+from ..ipc.ring import ring_consume, ring_publish
+from ..runtime.control import STOP
+from ..runtime.topology import ack_ring, command_ring
+from ..storage.order_store import OrderRow, OrderStore, TradeRow, cid_hash
+from . import model as M
+
+_SIDES = {"BUY": R.SIDE_BUY, "SELL": R.SIDE_SELL}
+_TYPES = {"LIMIT": R.TYPE_LIMIT, "MARKET": R.TYPE_MARKET}
+_TIFS = {"GTC": R.TIF_GTC, "IOC": R.TIF_IOC}
+SIDE_NAME = {v: k for k, v in _SIDES.items()}
+TYPE_NAME = {v: k for k, v in _TYPES.items()}
+TIF_NAME = {v: k for k, v in _TIFS.items()}
+STATUS_NAME = {R.ST_ACCEPTED: M.NEW, R.ST_PARTIALLY_FILLED: M.PARTIALLY_FILLED, R.ST_FILLED: M.FILLED,
+               R.ST_CANCELLED: M.CANCELED, R.ST_EXPIRED: M.EXPIRED, R.ST_REJECTED: M.REJECTED}
+
+
+class Link:
+    """gateway/model.py's Exchange over the rings of worker `index`."""
+
+    def __init__(self, wiring, name: str, index: int, store: OrderStore, assets: list[Asset],
+                 symbols: list[Symbol], ack_timeout_s: float, board=None):
+        """board: runtime/balance_board.BalanceBoard for the pre-check (None: none)."""
+        self.wiring, self.name, self.source = wiring, name, index + 1
+        self.assets, self.symbols, self.board = assets, symbols, board
+        decimals = {a.id: a.decimals for a in assets}
+        # per symbol: (base, quote, num, den): cost(p, q) = floor(p * q / den) * num (engine/arith.py)
+        self.terms = {}
+        for s in symbols:
+            e = decimals[s.quote_asset_id] - s.price_decimals - decimals[s.base_asset_id]
+            self.terms[s.id] = (s.base_asset_id, s.quote_asset_id, 10 ** max(0, e), 10 ** max(0, -e))
+        self.turned_away = 0
+        self.store, self.timeout = store, ack_timeout_s
+        self.ring = wiring.rings[command_ring(name)]
+        self.waker = wiring.waker(self.ring.name)
+        self.acks = wiring.rings[ack_ring(name)]
+        self.next_tag = 1
+        self.pending: dict[int, asyncio.Future] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.running = False
+        self.closed = False
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start taking answers (after the supervisor's go)."""
+        self.loop, self.running = loop, True
+        threading.Thread(target=self._take_acks, name=f"{self.name}-acks", daemon=True).start()
+
+    def ready(self) -> bool:
+        return self.running and not self.closed
+
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def close(self) -> None:
+        """No more commands from this worker (a clean stop): UBSCore drains and ends."""
+        if not self.closed:
+            self.closed = True
+            self.ring.close_producer()
+            self.waker.post()
+
+    @property
+    def answered_all(self) -> bool:
+        """Settlement closed the ack ring and everything on it is taken."""
+        return self.acks.closed and self.acks.available() == 0 and not self.pending
+
+    def _take_acks(self) -> None:
+        buf = np.zeros(1024, R.ACK)
+        words = self.acks.words_of(buf)
+        waiter = wait.Waiter([self.acks], "block", spin_polls=1, block_timeout_s=0.05,
+                             sem_name=self.wiring.sem_name(self.name))
+        while True:
+            n = ring_consume(self.acks.ctrl, self.acks.slots, words, len(buf))
+            if n:
+                waiter.busy()
+                self.loop.call_soon_threadsafe(self._resolve, buf[:n].copy())
+            elif self.acks.closed and self.acks.available() == 0:
+                return
+            else:
+                waiter.idle()
+
+    def _resolve(self, acks: np.ndarray) -> None:
+        for a in acks:
+            fut = self.pending.pop(int(a["tag"]), None)
+            if fut is not None and not fut.done():
+                fut.set_result(a)
+
+    # -- commands -----------------------------------------------------------------
+
+    async def _submit(self, kind: int, user_id: int, **fields) -> np.void:
+        if self.closed or self.wiring.control.get(STOP):
+            raise ConnectionAbortedError("the exchange is stopping")
+        cmd = np.zeros(1, R.CMD)         # its own: another request may run while this one waits for room
+        c = cmd[0]
+        tag = self.next_tag
+        self.next_tag = (tag + 1) & 0xFFFFFFFF or 1
+        c["kind"], c["user_id"], c["source"], c["tag"], c["ref"] = kind, user_id, self.source, tag, -1
+        for k, v in fields.items():
+            c[k] = v
+        c["ts"] = time.time_ns()
+        fut = self.loop.create_future()
+        self.pending[tag] = fut
+        deadline = time.monotonic() + self.timeout
+        words = self.ring.words_of(cmd)
+        while not ring_publish(self.ring.ctrl, self.ring.slots, words, 1):
+            if time.monotonic() > deadline:     # UBSCore is not taking: nothing was sent
+                self.pending.pop(tag, None)
+                raise TimeoutError("the exchange is not taking commands")
+            await asyncio.sleep(0.0005)
+        self.waker.published()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"not acknowledged within {self.timeout:g} s; the command may still complete") \
+                from None
+
+    def _result(self, a, at_ns: int, user_id: int) -> M.Result:
+        status, reason = int(a["status"]), int(a["reason"])
+        fills = ()
+        if a["filled_qty"] and status != R.ST_REJECTED:
+            fills = tuple(self._fill(t) for t in reversed(
+                self.store.trades(user_id, None, 1000, order_id=int(a["order_id"]), seq=int(a["seq"]))))
+        return M.Result(int(a["seq"]), int(a["order_id"]), STATUS_NAME.get(status, M.NEW),
+                        R.REASON_TEXT.get(reason, ""), reason, at_ns // 1_000_000, int(a["filled_qty"]),
+                        fills, int(a["avail"]), int(a["frozen"]))
+
+    def _unfunded(self, user_id, symbol_id, side, order_type, price, qty, quote_qty) -> bool:
+        """The pre-check: the board says the user cannot lock what this order needs."""
+        if self.board is None or symbol_id not in self.terms:
+            return False                    # the core decides (and names) what is wrong
+        base, quote, num, den = self.terms[symbol_id]
+        if side == "SELL":
+            asset, need = base, qty
+        elif order_type == "MARKET":
+            asset, need = quote, quote_qty
+        else:
+            asset, need = quote, price * qty // den * num
+        return self.board.avail(user_id, asset) < need
+
+    async def place(self, user_id, symbol_id, side, order_type, time_in_force, price, qty, quote_qty, cid):
+        if self._unfunded(user_id, symbol_id, side, order_type, price, qty, quote_qty):
+            self.turned_away += 1
+            return M.Result(0, 0, M.REJECTED, R.REASON_TEXT[R.R_INSUFFICIENT_BALANCE], R.R_INSUFFICIENT_BALANCE,
+                            self.now_ms())
+        h = 0
+        if cid:
+            h = cid_hash(cid)
+            self.store.add_cid(user_id, h, cid)
+        t = time.time_ns()
+        a = await self._submit(R.CMD_PLACE, user_id, symbol=symbol_id, side=_SIDES[side],
+                               order_type=_TYPES[order_type], tif=_TIFS[time_in_force], price=price, qty=qty,
+                               amount=quote_qty, cid=h)
+        return self._result(a, t, user_id)
+
+    async def cancel(self, user_id, order_id):
+        t = time.time_ns()
+        return self._result(await self._submit(R.CMD_CANCEL, user_id, order_id=order_id), t, user_id)
+
+    async def reduce(self, user_id, order_id, reduce_qty):
+        t = time.time_ns()
+        return self._result(await self._submit(R.CMD_REDUCE, user_id, order_id=order_id, qty=reduce_qty), t,
+                            user_id)
+
+    async def move(self, user_id, order_id, new_price):
+        t = time.time_ns()
+        return self._result(await self._submit(R.CMD_MOVE, user_id, order_id=order_id, price=new_price), t,
+                            user_id)
+
+    async def deposit(self, user_id, asset_id, amount):
+        t = time.time_ns()
+        return self._result(await self._submit(R.CMD_DEPOSIT, user_id, symbol=asset_id, amount=amount), t,
+                            user_id)
+
+    async def withdraw(self, user_id, asset_id, amount):
+        t = time.time_ns()
+        return self._result(await self._submit(R.CMD_WITHDRAW, user_id, symbol=asset_id, amount=amount), t,
+                            user_id)
+
+    # -- reads --------------------------------------------------------------------
+
+    def _order(self, r: OrderRow) -> M.Order:
+        filled_quote = 0
+        if r.filled_qty:
+            filled_quote = sum(t.quote_qty for t in self.store.trades(r.user_id, None, 100000, order_id=r.order_id))
+        return M.Order(r.order_id, r.user_id, r.symbol_id, SIDE_NAME[r.side], TYPE_NAME[r.order_type],
+                       TIF_NAME[r.tif], r.price, r.qty, r.quote_qty, r.filled_qty, filled_quote,
+                       STATUS_NAME.get(r.status, M.NEW), self.store.cid_text(r.user_id, r.cid_hash),
+                       r.created_ns // 1_000_000, r.updated_ns // 1_000_000, r.seq)
+
+    def _fill(self, t: TradeRow) -> M.Fill:
+        return M.Fill(t.trade_id, t.price, t.qty, t.quote_qty, t.fee, t.fee_asset_id, "TAKER" if t.taker else "MAKER")
+
+    def order(self, user_id, order_id):
+        r = self.store.order(order_id)
+        return self._order(r) if r is not None and r.user_id == user_id else None
+
+    def order_by_cid(self, user_id, cid):
+        r = self.store.order_by_cid(user_id, cid_hash(cid))
+        return self._order(r) if r is not None else None
+
+    def orders(self, user_id, symbol_id, open_only, limit):
+        return [self._order(r) for r in self.store.orders(user_id, symbol_id, open_only, limit)]
+
+    def trades(self, user_id, symbol_id, limit):
+        return [M.Trade(t.trade_id, t.order_id, t.user_id, t.symbol_id, SIDE_NAME[t.side], t.price, t.qty,
+                        t.quote_qty, t.fee, t.fee_asset_id, "TAKER" if t.taker else "MAKER",
+                        t.created_ns // 1_000_000, t.seq)
+                for t in self.store.trades(user_id, symbol_id, limit)]
+
+    def balances(self, user_id):
+        held = self.store.balances(user_id)
+        return [M.Balance(a.id, *held.get(a.id, (0, 0))) for a in self.assets]
+

@@ -1,0 +1,68 @@
+"""A gateway worker process: HTTP in, commands into its ring, answers out.
+
+A thin shell: an asyncio loop running an embedded granian server (every
+worker binds the same port; the kernel spreads connections over them by
+SO_REUSEPORT) whose routes (gateway/routes.py) talk to the pipeline through
+gateway/link.py. Each step runs the loop for a slice and beats the
+heartbeat between slices. On the supervisor's stop it stops taking
+connections, answers what is in flight, closes its command ring (UBSCore
+drains and the close travels down the pipeline), and ends once settlement
+has closed its ack ring.
+"""
+from __future__ import annotations
+
+import asyncio
+import pathlib
+
+from ..accounts.cli import accounts_db
+from ..accounts.store import AccountStore
+from ..accounts.tokens import TokenIssuer, load_or_create_secret
+from ..config import Config
+from ..gateway.app import build_app, make_server
+from ..gateway.link import Link
+from ..runtime.control import STOP
+from ..runtime.wiring import Wiring
+from ..storage.order_store import OrderStore
+
+SLICE_S = 0.05          # the loop runs this long per step (the heartbeat's period)
+JWT_SECRET = "jwt.secret"
+
+
+def symbol_assets(cfg: Config) -> dict[int, tuple[int, int]]:
+    return {s.id: (s.base_asset_id, s.quote_asset_id) for s in cfg.symbols}
+
+
+class GatewayWorker:
+    def __init__(self, wiring: Wiring, name: str, index: int, cfg: Config, data_dir: pathlib.Path,
+                 orders_db: pathlib.Path, board=None):
+        self.wiring = wiring
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        g = cfg.gateway
+        self.link = Link(wiring, name, index, OrderStore(orders_db, symbol_assets(cfg)), cfg.assets, cfg.symbols,
+                         g.ack_timeout_s, board)
+        accounts = AccountStore(accounts_db(data_dir))
+        tokens = TokenIssuer(load_or_create_secret(data_dir / JWT_SECRET), g.jwt_ttl_s)
+        app = build_app(self.link, accounts, tokens, g)
+        self.server = make_server(app, g.host, g.port, log_enabled=False)
+        self.serving = None
+        self.stopping = False
+        self.done = False
+
+    def step(self) -> bool:
+        if self.serving is None:            # the go: serve
+            self.link.start(self.loop)
+            self.serving = self.loop.create_task(self.server.serve())
+        self.loop.run_until_complete(asyncio.sleep(SLICE_S))
+        if self.serving.done() and not self.stopping:
+            self.serving.result()           # the server failed (port taken...): say why
+            raise RuntimeError("the HTTP server ended on its own")
+        if not self.stopping and self.wiring.control.get(STOP):
+            self.stopping = True
+            self.server.stop()
+        if self.stopping and self.serving.done() and not self.link.pending:
+            self.link.close()
+        if self.link.closed and self.link.answered_all:
+            self.loop.close()
+            self.done = True
+        return False
