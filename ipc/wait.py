@@ -98,7 +98,7 @@ class Waiter:
         self.sleeps += 1
         try:
             self.sem.acquire(self.timeout)
-        except posix_ipc.BusyError:
+        except (posix_ipc.BusyError, posix_ipc.SignalError):     # timed out, or a signal: poll again
             pass
         self._clear()               # awake: poll again, flags down
 

@@ -64,7 +64,10 @@ def _serve(name: str, build: Builder, wiring: Wiring, cores: list[int] | None) -
     stats = wiring.control.proc(name)
     stats["pid"] = os.getpid()
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)      # the supervisor decides when to stop
+        # The supervisor decides when to stop (Ctrl-C reaches the whole process
+        # group; `pkill` may name us); it ends a child with SIGKILL.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
         if cores:
             psutil.Process().cpu_affinity(cores)
         svc = build(wiring, stats)
