@@ -179,19 +179,10 @@ def resolve_user(data_dir: pathlib.Path, user: str) -> int:
     """A numeric user id as is; a username through the account store of DATA_DIR."""
     if user.isdigit():
         return int(user)
-    try:
-        from ..accounts.cli import accounts_db
-        from ..accounts.store import AccountStore
-    except ImportError as e:
-        raise UsageError(f"--user {user!r}: usernames need the account store ({e}); pass the numeric user id") \
-            from None
-    store = AccountStore(accounts_db(data_dir))
-    try:
+    from ..accounts.cli import accounts_db
+    from ..accounts.store import AccountStore
+    with AccountStore(accounts_db(data_dir)) as store:
         user_id = store.user_id_of(user)
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
     if user_id is None:
         raise UsageError(f"--user {user!r}: no such user in {data_dir}")
     return user_id

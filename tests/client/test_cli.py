@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import types
 
 import msgspec
 import pytest
@@ -183,39 +182,18 @@ def test_deposit_and_withdraw_sign_with_the_operator_key_and_print_the_new_balan
                                   signing.payload(api_key, nonce, "POST", seen.target, seen.body), sig)
 
 
-def _fake_account_store(monkeypatch, users: dict[str, int], tmp_path):
-    """The accounts branch's API as agreed: accounts.cli.accounts_db(DIR), AccountStore(path).user_id_of(name)."""
-    opened = []
-
-    class AccountStore:
-        def __init__(self, path):
-            opened.append(path)
-
-        def user_id_of(self, username):
-            return users.get(username)
-
-    monkeypatch.setitem(sys.modules, "xinfinity.accounts.cli",
-                        types.SimpleNamespace(accounts_db=lambda d: d / "accounts.db"))
-    monkeypatch.setitem(sys.modules, "xinfinity.accounts.store", types.SimpleNamespace(AccountStore=AccountStore))
-    return opened
-
-
-def test_a_username_is_resolved_through_the_account_store_of_the_data_dir(stub, data_dir, capsys, monkeypatch,
-                                                                          tmp_path):
-    opened = _fake_account_store(monkeypatch, {"alice": 12}, tmp_path)
-    stub.responder = _answer({"user_id": 12, "asset": "BTC", "seq": 1, "avail": "1", "frozen": "0"})
+def test_a_username_is_resolved_through_the_account_store_of_the_data_dir(stub, data_dir, capsys):
+    from xinfinity.accounts.cli import accounts_db
+    from xinfinity.accounts.store import AccountStore
+    with AccountStore(accounts_db(data_dir)) as store:
+        alice = store.create_user("alice")
+    stub.responder = _answer({"user_id": alice, "asset": "BTC", "seq": 1, "avail": "1", "frozen": "0"})
     code, _, _ = _run(capsys, "deposit", "--user", "alice", "--asset", "BTC", "--amount", "1", "--data-dir", data_dir)
-    assert code == 0 and opened == [data_dir / "accounts.db"]
-    assert msgspec.json.decode(stub.seen[0].body)["user_id"] == 12
+    assert code == 0
+    assert msgspec.json.decode(stub.seen[0].body)["user_id"] == alice
     code, _, err = _run(capsys, "deposit", "--user", "bob", "--asset", "BTC", "--amount", "1", "--data-dir", data_dir)
     assert code == 2 and "--user 'bob': no such user" in err
     assert len(stub.seen) == 1
-
-
-def test_a_username_without_the_account_store_asks_for_the_numeric_id(data_dir, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "xinfinity.accounts.store", None)
-    code, _, err = _run(capsys, "deposit", "--user", "alice", "--asset", "BTC", "--amount", "1", "--data-dir", data_dir)
-    assert code == 2 and "pass the numeric user id" in err
 
 
 def test_operator_commands_say_what_is_missing_from_the_data_dir(data_dir, capsys):

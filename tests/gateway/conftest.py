@@ -12,26 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sys
 from typing import NamedTuple
 
 import msgspec
 import pytest
 
-try:
-    import xinfinity.accounts.store  # noqa: F401 (only: is it there?)
-except ModuleNotFoundError as e:      # branch `accounts` not merged yet
-    if e.name != "xinfinity.accounts.store":
-        raise
-    from tests.gateway import accounts_standin
-    sys.modules["xinfinity.accounts.store"] = accounts_standin
-
-from xinfinity.accounts import signing                            # noqa: E402
-from xinfinity.accounts.store import ADMIN, READ, TRADE, AccountError    # noqa: E402
-from xinfinity.config import DEFAULT_ASSETS, DEFAULT_SYMBOLS, Gateway    # noqa: E402
-from xinfinity.engine.records import R_INSUFFICIENT_BALANCE, R_ORDER_NOT_FOUND, REASON_TEXT  # noqa: E402
-from xinfinity.gateway import model                               # noqa: E402
-from xinfinity.gateway.app import build_app                       # noqa: E402
+from xinfinity.accounts import signing
+from xinfinity.accounts.errors import AccountError
+from xinfinity.accounts.permissions import ADMIN, READ, TRADE
+from xinfinity.config import DEFAULT_ASSETS, DEFAULT_SYMBOLS, Gateway
+from xinfinity.engine.records import R_INSUFFICIENT_BALANCE, R_ORDER_NOT_FOUND, REASON_TEXT
+from xinfinity.gateway import model
+from xinfinity.gateway.app import build_app
 
 T0_MS = 1_700_000_000_000
 BTC, USDT, ETH = 1, 2, 3

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from xinfinity.accounts import signing
-from xinfinity.accounts.store import READ
+from xinfinity.accounts.permissions import READ
 
 from tests.gateway.conftest import make_world
 

@@ -2,7 +2,7 @@
 request (those are in test_hostile.py), through the RSGI app in-process."""
 from __future__ import annotations
 
-from xinfinity.accounts.store import READ, TRADE
+from xinfinity.accounts.permissions import READ, TRADE
 from xinfinity.gateway import model
 
 from tests.gateway.conftest import BTC, BTC_USDT, ETH_USDT, T0_MS, USDT
