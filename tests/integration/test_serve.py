@@ -5,78 +5,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
-from xinfinity.client import ApiError, KeyFile, XinfClient
+from xinfinity.client import ApiError, XinfClient
 
-XINF = [sys.executable, "-m", "xinfinity.cli"]
+from tests.integration.serving import Server, free_port, make_key, xinf
+
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`xinf serve` in a subprocess; waits for /api/v1/health (the first start may compile)."""
-
-    def __init__(self, data_dir, port, *extra):
-        self.data_dir, self.port = data_dir, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = open(data_dir.parent / f"serve-{port}.log", "a")
-        self.proc = subprocess.Popen(XINF + ["serve", "--data-dir", str(data_dir), "--port", str(port), *extra],
-                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 900
-        with XinfClient(self.url, timeout=5) as c:
-            while True:
-                assert self.proc.poll() is None, self.output()
-                try:
-                    if c.health() is not None:
-                        return
-                except (ApiError, OSError):
-                    pass
-                assert time.monotonic() < deadline, self.output()
-                time.sleep(0.2)
-
-    def output(self) -> str:
-        self.log.flush()
-        return (self.data_dir.parent / f"serve-{self.port}.log").read_text()[-4000:]
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(120)
-        self.log.close()
-        return code
-
-
-def _xinf(*args) -> subprocess.CompletedProcess:
-    return subprocess.run(XINF + [str(a) for a in args], capture_output=True, text=True, timeout=120)
-
-
-def _key(tmp_path, data_dir, user, *extra) -> KeyFile:
-    r = _xinf("apikey", "create", "--user", user, "--json", "--data-dir", data_dir, *extra)
-    assert r.returncode == 0, r.stderr
-    path = tmp_path / f"{user}.json"
-    path.write_text(r.stdout)
-    return KeyFile.load(path)
 
 
 def test_trade_query_restart_and_keep_everything(tmp_path):
     data = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     srv = Server(data, port)
     try:
-        alice, bob = _key(tmp_path, data, "alice"), _key(tmp_path, data, "bob", "--hmac")
+        alice, bob = make_key(tmp_path, data, "alice"), make_key(tmp_path, data, "bob", "--hmac")
         for user, asset, amount in (("alice", "USDT", "10000"), ("bob", "BTC", "1.5")):
-            r = _xinf("deposit", "--user", user, "--asset", asset, "--amount", amount, "--data-dir", data)
+            r = xinf("deposit", "--user", user, "--asset", asset, "--amount", amount, "--data-dir", data)
             assert r.returncode == 0, r.stderr + r.stdout
         a, b = XinfClient(srv.url, alice), XinfClient(srv.url, bob)
         assert {x["asset"]: x["available"] for x in a.balances()}["USDT"].startswith("10000")
