@@ -21,11 +21,11 @@ def test_trade_query_restart_and_keep_everything(tmp_path):
     srv = Server(data, port)
     try:
         alice, bob = make_key(tmp_path, data, "alice"), make_key(tmp_path, data, "bob", "--hmac")
-        for user, asset, amount in (("alice", "USDT", "10000"), ("bob", "BTC", "1.5")):
+        for user, asset, amount in (("alice", "USDT", "20000"), ("bob", "BTC", "1.5")):
             r = xinf("deposit", "--user", user, "--asset", asset, "--amount", amount, "--data-dir", data)
             assert r.returncode == 0, r.stderr + r.stdout
         a, b = XinfClient(srv.url, alice), XinfClient(srv.url, bob)
-        assert {x["asset"]: x["available"] for x in a.balances()}["USDT"].startswith("10000")
+        assert {x["asset"]: x["available"] for x in a.balances()}["USDT"].startswith("20000.")
 
         buy = a.place("BTC_USDT", "BUY", "LIMIT", qty="0.5", price="20000", cid="my-first")
         assert buy["order_status"] == "NEW" and buy["seq"] > 0
@@ -58,7 +58,7 @@ def test_trade_query_restart_and_keep_everything(tmp_path):
         done = a.cancel(buy["order_id"])
         assert done["order_status"] == "CANCELED"
         usdt = {x["asset"]: x for x in a.balances()}["USDT"]
-        assert usdt["frozen"].strip("0.") == "" and usdt["available"].startswith("6000.")   # 10000 - 0.2 * 20000
+        assert usdt["frozen"].strip("0.") == "" and usdt["available"].startswith("16000.")   # 20000 - 0.2 * 20000
         # The nonce high-water mark survived: a request signed before the restart is refused.
         st, _, body = a.raw("GET", "/api/v1/private/balances/all", ts_nonce=1)
         assert st == 401 and json.loads(body)["code"] in (2004, 2005)
