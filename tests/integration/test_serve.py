@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from xinfinity.client import ApiError, XinfClient
+from xinfinity.client import ApiError, KeyFile, XinfClient
 
 from tests.integration.serving import Server, free_port, make_key, xinf
 
@@ -66,3 +66,47 @@ def test_trade_query_restart_and_keep_everything(tmp_path):
         assert srv.stop() == 0, srv.output()
     assert not (data / "serve.json").exists()
     assert os.path.getsize(data / "wal" / "wal.log") > 0
+
+
+def test_register_login_key_and_the_rest_of_the_order_routes(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(data, free_port())
+    try:
+        anon = XinfClient(srv.url)
+        uid = anon.request("POST", "/api/v1/auth/register", json={"username": "erin", "email": "erin@example.com",
+                                                                  "password": "correct horse"}, signed=False)["user_id"]
+        token = anon.request("POST", "/api/v1/auth/login", json={"email": "erin@example.com",
+                                                                "password": "correct horse"}, signed=False)["token"]
+        made = anon.request("POST", "/api/v1/user/apikeys", json={"label": "bot", "kind": "hmac"}, signed=False,
+                            headers={"Authorization": f"Bearer {token}"})
+        erin = XinfClient(srv.url, KeyFile.from_json({"api_key": made["api_key"], "secret": made["api_secret"],
+                                                      "user_id": uid, "kind": "hmac"}))
+        # Not funded: the pre-check refuses it and nothing is sequenced.
+        wal = data / "wal" / "wal.log"
+        size = wal.stat().st_size
+        with pytest.raises(ApiError) as e:
+            erin.place("ETH_USDT", "BUY", "LIMIT", qty="1", price="100")
+        assert (e.value.code, e.value.msg) == (1002, "Insufficient balance") and wal.stat().st_size == size
+
+        r = xinf("deposit", "--user", "erin", "--asset", "USDT", "--amount", "1000", "--data-dir", data)
+        assert r.returncode == 0 and "1000" in r.stdout, r.stderr + r.stdout
+        r = xinf("withdraw", "--user", str(uid), "--asset", "USDT", "--amount", "100", "--data-dir", data)
+        assert r.returncode == 0 and "900" in r.stdout, r.stderr + r.stdout
+        o = erin.place("ETH_USDT", "BUY", "LIMIT", qty="2", price="100")
+        assert erin.reduce(o["order_id"], "0.5")["order_status"] == "NEW"
+        assert erin.move(o["order_id"], "90")["order_status"] == "NEW"
+        mine = erin.order(o["order_id"])
+        assert (mine["qty"], mine["price"]) == ("1.500000", "90.00")
+        usdt = {x["asset"]: x for x in erin.balances()}["USDT"]
+        assert (usdt["available"], usdt["frozen"]) == ("765.0000", "135.0000")     # 900 - 1.5 * 90
+
+        seller = make_key(tmp_path, data, "frank")
+        assert xinf("deposit", "--user", "frank", "--asset", "ETH", "--amount", "3", "--data-dir", data).returncode == 0
+        f = XinfClient(srv.url, seller)
+        sold = f.place("ETH_USDT", "SELL", "MARKET", qty="1")
+        assert sold["order_status"] == "FILLED" and sold["fills"][0]["price"] == "90.00"
+        assert erin.cancel_delete(o["order_id"])["order_status"] == "CANCELED"
+        assert [x["status"] for x in erin.orders(status="all")] == ["CANCELED"]
+        assert erin.orders(status="open") == []
+    finally:
+        assert srv.stop() == 0, srv.output()
