@@ -96,7 +96,7 @@ def test_a_bad_pipeline_config_stops_before_any_process_naming_file_and_key(tmp_
     cfg = tmp_path / "bad.yaml"
     for text, expect in (("pipeline:\n  wait: fast\n", "Invalid enum value 'fast' - at `$.pipeline.wait`"),
                          ("pipeline:\n  ring_capacity: 1000\n", "ring_capacity 1000 is not a power of two - at `$.pipeline`"),
-                         ("pipeline:\n  cores: {gateway: [0]}\n", "Invalid enum value 'gateway' - at `key` in `$.pipeline.cores`"),
+                         ("pipeline:\n  cores: {gatway: [0]}\n", "Invalid enum value 'gatway' - at `key` in `$.pipeline.cores`"),
                          ("pipeline:\n  fsync: sometimes\n", "Invalid enum value 'sometimes' - at `$.pipeline.fsync`"),
                          ("pipeline:\n  fsync_interval_ms: 0\n", "Expected `int` >= 1 - at `$.pipeline.fsync_interval_ms`"),
                          ("pipeline:\n  ringcap: 8\n", "unknown field `ringcap`")):
