@@ -81,6 +81,7 @@ class ApiError(Exception):
         self.code = code
         self.msg = msg
         self.status = http_status_of(code) if status is None else status
+        self.allow: list[str] = []          # a 405's Allow header
 
 
 # -- value types ---------------------------------------------------------------

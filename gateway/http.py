@@ -125,6 +125,8 @@ class App:
             return
         except ApiError as e:
             status, body, headers = e.status, self._encoder.encode(api.ErrorEnvelope(e.code, e.msg)), JSON_HEADERS
+            if e.allow:             # RFC 9110: a 405 names the methods the resource takes
+                headers = [*headers, ("allow", ", ".join(e.allow))]
         except TimeoutError:
             status, headers = 503, JSON_HEADERS
             body = self._encoder.encode(api.ErrorEnvelope(
@@ -151,8 +153,10 @@ class App:
             raise ApiError(api.NO_ROUTE, f"no route {path}")
         route = methods.get(scope.method)
         if route is None:
-            raise ApiError(api.METHOD_NOT_ALLOWED, f"{scope.method} is not allowed on {path}; "
-                                                   f"allowed: {', '.join(sorted(methods))}")
+            allow = sorted(methods)
+            e = ApiError(api.METHOD_NOT_ALLOWED, f"{scope.method} is not allowed on {path}; allowed: {', '.join(allow)}")
+            e.allow = allow
+            raise e
         headers = scope.headers
         body = await self._read_body(headers, proto, route) if route.request or route.auth != "none" else b""
         user_id = 0

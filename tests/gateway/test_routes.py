@@ -286,3 +286,9 @@ def test_an_expired_login_token_is_refused(world):
     world.exchange.clock_ms += world.tokens.ttl_s * 1000
     r = world.client.request("GET", "/api/v1/user/apikeys", token=token)
     assert (r.status, r.code) == (401, 2002)
+
+
+def test_a_method_the_path_does_not_take_is_405_naming_the_ones_it_does(world):
+    r = world.client.request("PUT", "/api/v1/health")
+    assert (r.status, r.code) == (405, 4005)
+    assert ("allow", "GET") in r.proto.headers
