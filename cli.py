@@ -21,6 +21,7 @@ def _add_bench(sub):
     _add_tool(bsub, "ring", "tools.bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
     _add_tool(bsub, "pipeline", "tools.bench_pipeline", "ST vs MT pipeline on the same commands")
     _add_tool(bsub, "wal", "tools.bench_wal", "MT with the WAL synced every batch vs not synced")
+    _add_tool(bsub, "gateway", "tools.bench_gateway", "signed orders at fixed offered rates against a real xinf serve")
 
 
 def _add_pipeline(sub):
@@ -34,6 +35,7 @@ def _add_drill(sub):
     d = sub.add_parser("drill", help="crash-and-replay drills")
     dsub = d.add_subparsers(dest="what", required=True)
     _add_tool(dsub, "crash", "tools.drill", "SIGKILL pipeline processes at random moments; nothing may be lost")
+    _add_tool(dsub, "serve", "tools.drill_serve", "SIGKILL processes of a live `xinf serve` under signed traffic")
 
 
 def _add_run(sub):
