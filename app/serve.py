@@ -216,6 +216,7 @@ def warm_kernels(cfg: Config, tmp: pathlib.Path, progress: _Progress | None) -> 
 
 def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dict:
     progress = compile_notice()
+    cfg = msgspec.structs.replace(cfg, pipeline=msgspec.structs.replace(cfg.pipeline, loop_spins=cfg.gateway.loop_spins))
     data_dir.mkdir(parents=True, exist_ok=True)
     p = paths(data_dir)
     _refuse_second(p["serve"])

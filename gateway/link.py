@@ -11,6 +11,7 @@ is in already (read your writes).
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 import time
 
@@ -28,6 +29,10 @@ from . import model as M
 _SIDES = {"BUY": R.SIDE_BUY, "SELL": R.SIDE_SELL}
 _TYPES = {"LIMIT": R.TYPE_LIMIT, "MARKET": R.TYPE_MARKET}
 _TIFS = {"GTC": R.TIF_GTC, "IOC": R.TIF_IOC}
+# R.CMD as a struct: seq ts order_id user_id price qty amount (i8), ref (i4), symbol (u2), kind side
+# order_type tif source reserved (u1), tag (u4), cid (i8)
+_CMD_PACK = struct.Struct("<7qiH6BIq")
+assert _CMD_PACK.size == R.CMD.itemsize and R.CMD.names[-2:] == ("tag", "cid")
 SIDE_NAME = {v: k for k, v in _SIDES.items()}
 TYPE_NAME = {v: k for k, v in _TYPES.items()}
 TIF_NAME = {v: k for k, v in _TIFS.items()}
@@ -108,21 +113,20 @@ class Link:
 
     # -- commands -----------------------------------------------------------------
 
-    async def _submit(self, kind: int, user_id: int, **fields) -> np.void:
+    async def _submit(self, kind: int, user_id: int, order_id=0, price=0, qty=0, amount=0, symbol=0, side=0,
+                      order_type=0, tif=0, cid=0) -> np.void:
         if self.closed or self.wiring.control.get(STOP):
             raise ConnectionAbortedError("the exchange is stopping")
-        cmd = np.zeros(1, R.CMD)         # its own: another request may run while this one waits for room
-        c = cmd[0]
         tag = self.next_tag
         self.next_tag = (tag + 1) & 0xFFFFFFFF or 1
-        c["kind"], c["user_id"], c["source"], c["tag"], c["ref"] = kind, user_id, self.source, tag, -1
-        for k, v in fields.items():
-            c[k] = v
-        c["ts"] = time.time_ns()
+        # One pack into the record's layout (field by field costs ~20 us); its own bytes: another
+        # request may run while this one waits for room.
+        words = np.frombuffer(_CMD_PACK.pack(0, time.time_ns(), order_id, user_id, price, qty, amount, -1, symbol,
+                                             kind, side, order_type, tif, self.source, 0, tag, cid),
+                              np.uint64).reshape(1, -1)
         fut = self.loop.create_future()
         self.pending[tag] = fut
         deadline = time.monotonic() + self.timeout
-        words = self.ring.words_of(cmd)
         while not ring_publish(self.ring.ctrl, self.ring.slots, words, 1):
             if time.monotonic() > deadline:     # UBSCore is not taking: nothing was sent
                 self.pending.pop(tag, None)

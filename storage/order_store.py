@@ -119,6 +119,7 @@ class OrderStore:
         self.db = connect(self.path)
         self.db.executescript(_SCHEMA)
         self.assets_of = symbols_base_quote
+        self.open_rows: dict[int, tuple] = {}     # the writer's open orders as last written (saves a read)
 
     # -- writer -----------------------------------------------------------------
 
@@ -154,7 +155,13 @@ class OrderStore:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self.open_rows.clear()
             raise
+        for order_id, row in rows.items():
+            if row[11] in OPEN:
+                self.open_rows[order_id] = row
+            else:
+                self.open_rows.pop(order_id, None)
         return rows
 
     def _order_rows(self, ev: np.ndarray, cmd_of) -> dict[int, tuple]:
@@ -167,7 +174,13 @@ class OrderStore:
                 continue                # a refused cancel, reduce or move changes no order
             row = rows.get(order_id)
             if row is None:
-                old = self.db.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                if kind == R.CMD_PLACE and seq == order_id:
+                    old = None          # placed by this very seq (the sequencer's id): new
+                else:
+                    old = self.open_rows.get(order_id) or self.db.execute(
+                        "SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                if old and status == R.ST_REJECTED:
+                    continue            # a place refused for naming an existing order's id changes it not
                 row = rows[order_id] = list(old) if old else None
             c = cmd_of(seq)
             if row is None:             # first seen: its place (accepted or refused)
