@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import pathlib
 
+import uvloop
+
 from ..accounts.cli import accounts_db
 from ..accounts.store import AccountStore
 from ..accounts.tokens import TokenIssuer, load_or_create_secret
@@ -36,7 +38,7 @@ class GatewayWorker:
     def __init__(self, wiring: Wiring, name: str, index: int, cfg: Config, data_dir: pathlib.Path,
                  orders_db: pathlib.Path, board=None):
         self.wiring = wiring
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()
         asyncio.set_event_loop(self.loop)
         g = cfg.gateway
         self.link = Link(wiring, name, index, OrderStore(orders_db, symbol_assets(cfg)), cfg.assets, cfg.symbols,
