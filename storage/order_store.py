@@ -120,6 +120,7 @@ class OrderStore:
         self.db.executescript(_SCHEMA)
         self.assets_of = symbols_base_quote
         self.open_rows: dict[int, tuple] = {}     # the writer's open orders as last written (saves a read)
+        self.mark: int | None = None              # the writer's applied_seq
 
     # -- writer -----------------------------------------------------------------
 
@@ -133,7 +134,9 @@ class OrderStore:
         command (R.CMD) of that seq: its entry time, a market buy's budget
         and the cid hash, which events do not carry. Returns the order rows
         written, by id."""
-        mark = self.applied_seq()
+        if self.mark is None:
+            self.mark = self.applied_seq()      # one writer: read once, then kept
+        mark = self.mark
         rows = self._order_rows(orders[orders["seq"] > mark], cmd_of)
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -156,7 +159,9 @@ class OrderStore:
         except BaseException:
             db.execute("ROLLBACK")
             self.open_rows.clear()
+            self.mark = None
             raise
+        self.mark = max(mark, through)
         for order_id, row in rows.items():
             if row[11] in OPEN:
                 self.open_rows[order_id] = row
@@ -243,8 +248,14 @@ class OrderStore:
 
     def trades(self, user_id: int, symbol_id: int | None, limit: int, order_id: int | None = None,
                seq: int | None = None) -> list[TradeRow]:
-        q, args = "SELECT * FROM trades WHERE user_id = ?", [user_id]
-        for col, v in (("symbol_id", symbol_id), ("order_id", order_id), ("seq", seq)):
+        # An order's trades through its own index: by user, SQLite would walk every trade of the
+        # user newest first to find them (a fills read grew with the user's history).
+        q = "SELECT * FROM trades INDEXED BY trades_by_order WHERE order_id = ?" if order_id is not None else \
+            "SELECT * FROM trades WHERE 1"
+        args = [order_id] if order_id is not None else []
+        q += " AND user_id = ?"
+        args.append(user_id)
+        for col, v in (("symbol_id", symbol_id), ("seq", seq)):
             if v is not None:
                 q += f" AND {col} = ?"
                 args.append(v)
