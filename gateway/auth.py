@@ -55,6 +55,7 @@ class Authenticator:
         self.window_ms = window_ms
         self.tokens = tokens
         self._verify_keys: dict[str, tuple[bytes, nacl.signing.VerifyKey]] = {}
+        self._keys: dict = {}          # api key -> its record (material, user, permissions)
 
     def signed(self, authorization: str | None, method: str, path_with_query: str, body: bytes,
                permission: int) -> int:
@@ -65,9 +66,14 @@ class Authenticator:
             api_key, ts_nonce, signature = signing.parse_authorization(authorization)
         except signing.SignatureFormatError as e:
             raise ApiError(AUTH_FAILED, str(e)) from None
-        key = self.store.key(api_key)
-        if key is None or key.revoked:
-            raise ApiError(UNKNOWN_KEY, f"api key {api_key} is unknown or revoked")
+        # A key's material and permissions never change, so they are kept; revocation is
+        # checked by the nonce's advance below (it refuses a revoked key) and then named.
+        key = self._keys.get(api_key)
+        if key is None:
+            key = self.store.key(api_key)
+            if key is None or key.revoked:
+                raise ApiError(UNKNOWN_KEY, f"api key {api_key} is unknown or revoked")
+            self._keys[api_key] = key
         now_ms = self.now_ms()
         if abs(now_ms - ts_nonce) > self.window_ms:
             raise ApiError(STALE_NONCE, f"ts_nonce {ts_nonce} is more than {self.window_ms} ms "
@@ -77,6 +83,10 @@ class Authenticator:
             raise ApiError(AUTH_FAILED, "signature does not verify over api_key + ts_nonce + METHOD + "
                                         "path_with_query + body")
         if not self.store.advance_nonce(api_key, ts_nonce):
+            now = self.store.key(api_key)
+            if now is None or now.revoked:
+                self._keys.pop(api_key, None)
+                raise ApiError(UNKNOWN_KEY, f"api key {api_key} is unknown or revoked")
             raise ApiError(REPLAYED_NONCE, f"ts_nonce {ts_nonce} is not above the last one accepted for {api_key}")
         if key.permissions & permission != permission:
             raise ApiError(PERMISSION_DENIED, f"api key {api_key} lacks the permission this route needs")

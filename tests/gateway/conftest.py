@@ -251,7 +251,9 @@ class FakeAccountStore:
         return self.keys.get(api_key)
 
     def advance_nonce(self, api_key, ts_nonce):
-        ok = ts_nonce > self.nonces.get(api_key, 0)
+        """As the real one: only above the mark, and never for a revoked key."""
+        key = self.keys.get(api_key)
+        ok = key is not None and not key.revoked and ts_nonce > self.nonces.get(api_key, 0)
         if ok:
             self.nonces[api_key] = ts_nonce
         self.nonce_advances.append((api_key, ts_nonce, ok))
