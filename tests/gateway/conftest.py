@@ -20,6 +20,7 @@ import pytest
 from xinfinity.accounts import signing
 from xinfinity.accounts.errors import AccountError
 from xinfinity.accounts.permissions import ADMIN, READ, TRADE
+from xinfinity.accounts.store import KeyInfo, KeyRecord, NewKey   # the records the real store returns
 from xinfinity.config import DEFAULT_ASSETS, DEFAULT_SYMBOLS, Gateway
 from xinfinity.engine.records import R_INSUFFICIENT_BALANCE, R_ORDER_NOT_FOUND, REASON_TEXT
 from xinfinity.gateway import model
@@ -174,34 +175,6 @@ class User(NamedTuple):
     password: str
 
 
-class NewKey(NamedTuple):
-    api_key: str
-    kind: str
-    secret_hex: str
-    secret_pem: str | None
-    permissions: int
-
-
-class KeyInfo(NamedTuple):
-    api_key: str
-    kind: str
-    permissions: int
-    label: str
-    created_ms: int
-    revoked_ms: int | None
-
-
-class KeyRecord(NamedTuple):
-    api_key: str
-    user_id: int
-    kind: str
-    public_key: bytes | None
-    hmac_secret: bytes | None
-    permissions: int
-    revoked: bool
-    nonce: int = 0
-
-
 class FakeAccountStore:
     """The account store's interface over dicts; plain-text passwords (a test
     double). `nonce_advances` records every advance_nonce call and its answer."""
@@ -231,7 +204,7 @@ class FakeAccountStore:
         api_key = "AK_" + secrets.token_hex(8).upper()
         secret = secrets.token_bytes(32)
         public = signing.public_key_of(secret) if kind == signing.ED25519 else None
-        self.keys[api_key] = KeyRecord(api_key, user_id, kind, public, None if public else secret, permissions, False)
+        self.keys[api_key] = KeyRecord(api_key, user_id, kind, public, None if public else secret, permissions, False, 0)
         self.infos[api_key] = KeyInfo(api_key, kind, permissions, label, self.now_ms(), None)
         pem = signing.ed25519_pem(secret) if public else None
         return NewKey(api_key, kind, secret.hex(), pem, permissions)
