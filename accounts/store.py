@@ -153,7 +153,10 @@ def check_label(label) -> str:
 
 
 class AccountStore:
-    def __init__(self, path, password_hasher: argon2.PasswordHasher | None = None):
+    def __init__(self, path, password_hasher: argon2.PasswordHasher | None = None, checkpoints: bool = True):
+        """checkpoints False: this connection never checkpoints the WAL itself (a
+        checkpoint syncs the database file: milliseconds a gateway worker must not
+        spend inside a request); someone else must (app/serve.py's supervisor does)."""
         self.path = pathlib.Path(path)
         self._hasher = password_hasher or argon2.PasswordHasher()
         self._dummy_hash: str | None = None
@@ -166,6 +169,8 @@ class AccountStore:
             self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._enter_wal()
             self._db.execute("PRAGMA synchronous = NORMAL")
+            if not checkpoints:
+                self._db.execute("PRAGMA wal_autocheckpoint = 0")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._create_schema()
         except BaseException:

@@ -51,7 +51,7 @@ from ..services.gateway import GatewayWorker, symbol_assets
 from ..services.journal import Journal
 from ..services.matching import Matching
 from ..services.ubscore import UbsCore
-from ..storage.order_store import OrderStore
+from ..storage.order_store import OrderStore, checkpoint, connect
 from ..storage.recovery import recover
 from ..storage.snapshot import PartWriter, Scheduler
 from ..storage.wal_dir import SNAPSHOTS, WAL_FILE, WalDir, WalDirError, open_wal_dir
@@ -157,10 +157,28 @@ def _builders(cfg: Config, data_dir: pathlib.Path, tmp: pathlib.Path, board: Bal
         return Journal(w, WalDir.reopen(p["wal"], cfg.pipeline.fsync, cfg.pipeline.fsync_interval_ms), journaled)
 
     def settlement(w, stats):
-        return AnsweringSettlement(w, core.ubs, OrderStore(p["orders"], symbol_assets(cfg)), board)
+        return AnsweringSettlement(w, core.ubs, OrderStore(p["orders"], symbol_assets(cfg), checkpoints=False), board)
 
     return {**{name: gateway(k, name) for k, name in enumerate(topology.sources)},
             "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement}
+
+
+class Checkpoints:
+    """SQLite's WAL checkpoints, taken here: the serving processes' connections never
+    take one (it syncs the database file, milliseconds inside a request or a
+    settlement step), so the supervisor, idle otherwise, does it every second."""
+
+    def __init__(self, paths, every_s: float = 1.0):
+        self.paths, self.every_s, self.dbs, self.last = paths, every_s, [], time.monotonic()
+
+    def poll(self) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        if not self.dbs:
+            self.dbs = [connect(path) for path in self.paths]
+        for db in self.dbs:
+            checkpoint(db)
 
 
 class _Progress:
@@ -232,6 +250,7 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
         if journaled:
             print(f"xinfinity: recovered {data_dir} through seq {journaled}", flush=True)
         scheduler = Scheduler(p["wal"] / SNAPSHOTS, cfg.pipeline.snapshot_every_commands, cfg.pipeline.snapshot_every_s)
+        checkpoints = Checkpoints([p["orders"], accounts_db(data_dir)])
 
         def recover_and_rebuild():
             scheduler.restarted()
@@ -249,6 +268,7 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
 
         def watch_run(sup):
             scheduler.poll(sup.wiring.control)
+            checkpoints.poll()
             if watch:
                 watch(sup)
 

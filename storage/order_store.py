@@ -93,14 +93,24 @@ class TradeRow(NamedTuple):
     seq: int
 
 
-def connect(path) -> sqlite3.Connection:
+def connect(path, checkpoints: bool = True) -> sqlite3.Connection:
+    """checkpoints False: this connection never checkpoints SQLite's WAL itself (a
+    checkpoint syncs the database file, milliseconds inside settlement's step or a
+    request); app/serve.py's supervisor does it beside them (`checkpoint`)."""
     db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a commit survives a process crash; the WAL file
     # (the order WAL, not this) is what survives a power loss, and replay
     # rebuilds this store from it.
     db.execute("PRAGMA synchronous=NORMAL")
+    if not checkpoints:
+        db.execute("PRAGMA wal_autocheckpoint=0")
     return db
+
+
+def checkpoint(db: sqlite3.Connection) -> None:
+    """Move what SQLite's WAL holds into the database file, blocking no reader or writer."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def cid_hash(cid: str) -> int:
@@ -113,10 +123,11 @@ def cid_hash(cid: str) -> int:
 class OrderStore:
     """The writer's side (settlement) and the readers' (gateway workers)."""
 
-    def __init__(self, path, symbols_base_quote: dict[int, tuple[int, int]]):
-        """symbols_base_quote: symbol id -> (base asset id, quote asset id), for fee assets."""
+    def __init__(self, path, symbols_base_quote: dict[int, tuple[int, int]], checkpoints: bool = True):
+        """symbols_base_quote: symbol id -> (base asset id, quote asset id), for fee assets;
+        checkpoints: as `connect`'s."""
         self.path = pathlib.Path(path)
-        self.db = connect(self.path)
+        self.db = connect(self.path, checkpoints)
         self.db.executescript(_SCHEMA)
         self.assets_of = symbols_base_quote
         self.open_rows: dict[int, tuple] = {}     # the writer's open orders as last written (saves a read)
