@@ -202,7 +202,7 @@ def compile_notice() -> _Progress | None:
     if not xinfinity.COLD_CACHE:
         return None
     print("xinfinity: first start of this source tree: compiling the numba kernels "
-          "(about 4 minutes on 2 cores; cached for later starts)", flush=True)
+          "(4-6 minutes on 2 cores; cached for later starts)", flush=True)
     return _Progress("compiling")
 
 
