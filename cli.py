@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     from xinfinity.config import ConfigError
     from xinfinity.storage.wal_dir import WalDirError
     from xinfinity.runtime.supervisor import PipelineError
+    from xinfinity.app.serve import ServeError
     from xinfinity.storage.wal import WalError
     from xinfinity.edge.dataset import DatasetError
     try:
@@ -89,6 +90,9 @@ def main(argv=None) -> int:
         return 2
     except (WalDirError, WalError) as e:
         print(f"xinf: WAL: {e}", file=sys.stderr)
+        return 2
+    except ServeError as e:
+        print(f"xinf: serve: {e}", file=sys.stderr)
         return 2
     except PipelineError as e:
         print(f"xinf: pipeline failed: {e}", file=sys.stderr)

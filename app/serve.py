@@ -25,7 +25,7 @@ import os
 import pathlib
 import shutil
 import signal
-import sys
+import socket
 import tempfile
 import threading
 import time
@@ -58,6 +58,21 @@ from ..storage.wal_dir import SNAPSHOTS, WAL_FILE, WalDir, WalDirError, open_wal
 from .mt import add_pipeline_arguments, load_config
 
 DUST = "release"
+
+
+class ServeError(RuntimeError):
+    """The exchange cannot start as asked (the message says why and what to do)."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before anything starts if another program listens on host:port."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise ServeError(f"cannot listen on {host}:{port}: {e.strerror} (another server? --port chooses another)") \
+                from None
 OPERATOR = "operator"       # the operator's user name in the account store
 
 
@@ -238,6 +253,7 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
     data_dir.mkdir(parents=True, exist_ok=True)
     p = paths(data_dir)
     _refuse_second(p["serve"])
+    check_port(cfg.gateway.host, cfg.gateway.port)
     cfg = open_market(data_dir, cfg)
     ensure_operator_key(data_dir)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-serve-"))
@@ -294,7 +310,7 @@ def _refuse_second(serve_file: pathlib.Path) -> None:
     except (ValueError, KeyError, psutil.Error):
         alive = False
     if alive:
-        raise WalDirError(f"{serve_file.parent}: an exchange (pid {info['pid']}) is serving it already, at {info['url']}")
+        raise ServeError(f"{serve_file.parent}: an exchange (pid {info['pid']}) is serving it already, at {info['url']}")
 
 
 def add_arguments(ap) -> None:

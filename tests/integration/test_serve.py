@@ -108,5 +108,11 @@ def test_register_login_key_and_the_rest_of_the_order_routes(tmp_path):
         assert erin.cancel_delete(o["order_id"])["order_status"] == "CANCELED"
         assert [x["status"] for x in erin.orders(status="all")] == ["CANCELED"]
         assert erin.orders(status="open") == []
+
+        # One exchange per data dir, and a taken port is named before anything starts.
+        r = xinf("serve", "--data-dir", data, "--port", free_port())
+        assert r.returncode == 2 and "is serving it already" in r.stderr, r.stderr
+        r = xinf("serve", "--data-dir", tmp_path / "other", "--port", srv.port)
+        assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{srv.port}" in r.stderr, r.stderr
     finally:
         assert srv.stop() == 0, srv.output()
