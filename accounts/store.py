@@ -42,7 +42,7 @@ import argon2
 import argon2.exceptions
 
 from .errors import INTERNAL, INVALID_PARAMETER, TAKEN, AccountError
-from .permissions import ADMIN, ALL, DEFAULT, READ, TRADE, TRANSFER, WITHDRAW, check_mask  # noqa: F401
+from .permissions import DEFAULT, check_mask
 from .signing import API_KEY_RE, ED25519, HMAC, ed25519_pem, public_key_of
 
 SCHEMA_VERSION = 1
