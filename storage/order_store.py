@@ -99,10 +99,13 @@ def connect(path, checkpoints: bool = True) -> sqlite3.Connection:
     request); app/serve.py's supervisor does it beside them (`checkpoint`)."""
     db = sqlite3.connect(str(path), timeout=5.0, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives a process crash; the WAL file
-    # (the order WAL, not this) is what survives a power loss, and replay
-    # rebuilds this store from it.
-    db.execute("PRAGMA synchronous=NORMAL")
+    # FULL: each commit syncs SQLite's WAL, a little at a time. Under NORMAL
+    # the commits left dirty pages that the kernel wrote back in bursts, and
+    # the order WAL's fdatasync on the same disk waited behind them: alone its
+    # p99 is 0.5 ms, beside a NORMAL writer 7 ms, beside a FULL one 1.1 ms.
+    # Acknowledgements wait on those syncs (bench gateway, 500 orders/s,
+    # every_batch: p99 38-54 ms under NORMAL, 8.5-10.6 ms under FULL).
+    db.execute("PRAGMA synchronous=FULL")
     if not checkpoints:
         db.execute("PRAGMA wal_autocheckpoint=0")
     return db
