@@ -25,6 +25,16 @@ from .store import AccountStore, check_label, check_username
 DEFAULT_DATA_DIR = "data"
 
 
+def key_file(key, user_id: int) -> dict:
+    """A new key as its holder keeps it (the client's key file): Ed25519 {api_key,
+    secret_pem, secret_hex}, HMAC {api_key, secret}, both with user_id and kind."""
+    if key.kind == ED25519:
+        out = {"api_key": key.api_key, "secret_pem": key.secret_pem, "secret_hex": key.secret_hex}
+    else:
+        out = {"api_key": key.api_key, "secret": key.secret_hex}
+    return out | {"user_id": user_id, "kind": key.kind}
+
+
 def accounts_db(data_dir) -> pathlib.Path:
     """The account store's file in a data directory."""
     return pathlib.Path(data_dir) / "accounts.db"
@@ -77,11 +87,7 @@ def _create(args) -> int:
         key = store.create_api_key(user_id, label=args.label, permissions=permissions,
                                    kind=HMAC if args.hmac else ED25519)
     if args.json:
-        if key.kind == ED25519:
-            out = {"api_key": key.api_key, "secret_pem": key.secret_pem, "secret_hex": key.secret_hex}
-        else:
-            out = {"api_key": key.api_key, "secret": key.secret_hex}
-        print(json.dumps(out | {"user_id": user_id, "kind": key.kind}))
+        print(json.dumps(key_file(key, user_id)))
         return 0
     who = f"{'new user' if created else 'user'} {args.user} (id {user_id})"
     print(f"{key.kind} key for {who}, permissions {','.join(permission_names(key.permissions))}")

@@ -115,6 +115,14 @@ def recover_pipeline(ds, out_dir, wal_dir, core: Core | None = None, sources: in
     return Resumed(core, figures["wal_commands"], figures, starts)
 
 
+def snapshot_writer(wal_dir, part: str, assets, symbols, dust_code: int, capacity: Capacity) -> PartWriter:
+    """UBSCore's ("u") or the ME's ("me") snapshot writer for the WAL directory: parts
+    are written as changes from a freshly built state."""
+    initial = ((lambda: named_arrays("u", build_ubs(assets, symbols, dust_code, capacity))) if part == "u"
+               else (lambda: named_arrays("me", build_me(assets, symbols, capacity))))
+    return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part, initial)
+
+
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
               fsync: str = "every_batch", resumed: Resumed | None = None, fsync_interval_ms: int = 5,
               sources: int = 1, hold: bool = False) -> dict:
@@ -140,12 +148,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
         return u
 
     def snapshots(part):
-        """Snapshot parts are written as changes from a freshly built state."""
-        if wal_dir is None:
-            return None
-        initial = ((lambda: named_arrays("u", build_ubs(ds.assets, ds.symbols, dust_code, capacity))) if part == "u"
-                   else (lambda: named_arrays("me", build_me(ds.assets, ds.symbols, capacity))))
-        return PartWriter(pathlib.Path(wal_dir) / SNAPSHOTS, part, initial)
+        return None if wal_dir is None else snapshot_writer(wal_dir, part, ds.assets, ds.symbols, dust_code, capacity)
 
     def ubscore(w, stats):
         return UbsCore(w, ubs_state(), stats, start, snapshots("u"))

@@ -34,13 +34,13 @@ import msgspec
 import numpy as np
 import psutil
 
-from ..accounts.cli import accounts_db
+from ..accounts.cli import accounts_db, key_file
 from ..accounts.signing import ED25519
 from ..accounts.permissions import ADMIN, READ, TRADE
 from ..accounts.store import AccountStore
 from ..config import Config
 from ..engine import records as R
-from ..engine.core import Core, build_me, build_ubs, named_arrays, prefault_all
+from ..engine.core import Core, prefault_all
 from ..ipc import shm
 from ..runtime.balance_board import BalanceBoard
 from ..runtime.supervisor import Supervisor
@@ -53,11 +53,12 @@ from ..services.matching import Matching
 from ..services.ubscore import UbsCore
 from ..storage.order_store import OrderStore, checkpoint, connect
 from ..storage.recovery import recover
-from ..storage.snapshot import PartWriter, Scheduler
+from ..storage.snapshot import Scheduler
 from ..storage.wal_dir import SNAPSHOTS, WAL_FILE, WalDir, WalDirError, open_wal_dir
-from .mt import add_pipeline_arguments, load_config
+from .mt import add_pipeline_arguments, load_config, snapshot_writer
 
 DUST = "release"
+OPERATOR = "operator"       # the operator's user name in the account store
 
 
 class ServeError(RuntimeError):
@@ -73,7 +74,6 @@ def check_port(host: str, port: int) -> None:
         except OSError as e:
             raise ServeError(f"cannot listen on {host}:{port}: {e.strerror} (another server? --port chooses another)") \
                 from None
-OPERATOR = "operator"       # the operator's user name in the account store
 
 
 def paths(data_dir: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -120,14 +120,12 @@ def recover_state(data_dir: pathlib.Path, cfg: Config, core: Core | None = None)
     events = StepEvents()
     core, j, figures = recover(p["wal"], events, prefault=False, core=core)
     cmds = np.concatenate([j.deposits, j.commands])
-    last = int(cmds["seq"][-1]) if len(cmds) else 0
-    ev = events.take()
     store = OrderStore(p["orders"], symbol_assets(cfg))
     try:
-        store.apply(ev.orders, ev.trades, ev.balances, lambda seq: cmds[seq - 1], last)
+        store.apply(events.take(), cmds)
     finally:
         store.close()
-    return core, last
+    return core, int(cmds["seq"][-1]) if len(cmds) else 0
 
 
 def ensure_operator_key(data_dir: pathlib.Path) -> None:
@@ -141,8 +139,7 @@ def ensure_operator_key(data_dir: pathlib.Path) -> None:
     key = store.create_api_key(user_id, "operator", READ | TRADE | ADMIN, ED25519)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"api_key": key.api_key, "secret_pem": key.secret_pem, "secret_hex": key.secret_hex,
-                   "user_id": user_id, "kind": ED25519}, f)
+        json.dump(key_file(key, user_id), f)
         f.write("\n")
 
 
@@ -153,9 +150,7 @@ def _builders(cfg: Config, data_dir: pathlib.Path, tmp: pathlib.Path, board: Bal
     topology = serving(cfg.gateway.workers)
 
     def snapshots(part):
-        initial = ((lambda: named_arrays("u", build_ubs(cfg.assets, cfg.symbols, R.DUST_CODES[DUST], cfg.capacity)))
-                   if part == "u" else (lambda: named_arrays("me", build_me(cfg.assets, cfg.symbols, cfg.capacity))))
-        return PartWriter(p["wal"] / SNAPSHOTS, part, initial)
+        return snapshot_writer(p["wal"], part, cfg.assets, cfg.symbols, R.DUST_CODES[DUST], cfg.capacity)
 
     def gateway(k, name):
         return lambda w, stats: GatewayWorker(w, name, k, cfg, data_dir, p["orders"], board)

@@ -44,10 +44,7 @@ def _reporting(fn):
         except (UsageError, KeyFileError) as e:
             print(f"xinf: {e}", file=sys.stderr)
             return 2
-        except ApiError as e:
-            print(f"xinf: {e}", file=sys.stderr)
-            return 1
-        except (ServerUnreachable, ConnectionLost) as e:
+        except (ApiError, ServerUnreachable, ConnectionLost) as e:
             print(f"xinf: {e}", file=sys.stderr)
             return 1
     return run
@@ -143,36 +140,22 @@ def order_place(args) -> int:
     return 0
 
 
-@_reporting
-def order_cancel(args) -> int:
-    with _client(args) as c:
-        data = c.cancel(args.order_id)
-    _emit(args, data, _order_result_lines)
-    return 0
+def _private(call, lines):
+    """A command that makes one call with the key and prints its data as `lines` does."""
+    @_reporting
+    def run(args) -> None:
+        with _client(args) as c:
+            data = call(c, args)
+        _emit(args, data, lines)
+    return run
 
 
-@_reporting
-def order_get(args) -> int:
-    with _client(args) as c:
-        data = c.order(args.order_id)
-    _emit(args, data, _fields_lines)
-    return 0
-
-
-@_reporting
-def order_list(args) -> int:
-    with _client(args) as c:
-        data = c.orders(args.symbol, args.status, args.limit)
-    _emit(args, data, lambda rows: _table(rows, _ORDER_COLUMNS) if rows else ["no orders"])
-    return 0
-
-
-@_reporting
-def balance(args) -> int:
-    with _client(args) as c:
-        data = c.balance(args.asset) if args.asset else c.balances()
-    _emit(args, data, lambda d: _table(_balance_rows(d), ["asset", "available", "frozen"]))
-    return 0
+order_cancel = _private(lambda c, a: c.cancel(a.order_id), _order_result_lines)
+order_get = _private(lambda c, a: c.order(a.order_id), _fields_lines)
+order_list = _private(lambda c, a: c.orders(a.symbol, a.status, a.limit),
+                      lambda rows: _table(rows, _ORDER_COLUMNS) if rows else ["no orders"])
+balance = _private(lambda c, a: c.balance(a.asset) if a.asset else c.balances(),
+                   lambda d: _table(_balance_rows(d), ["asset", "available", "frozen"]))
 
 
 def resolve_user(data_dir: pathlib.Path, user: str) -> int:

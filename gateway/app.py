@@ -2,10 +2,9 @@
 
 `build_app` wires the route table (gateway/routes.py) to an `Exchange`
 (gateway/model.py), the account store and the token issuer (xinfinity.accounts)
-and returns the RSGI application. `serve_forever` runs it in the calling
-process's asyncio loop, next to whatever else that loop does (the exchange's
-acknowledgement readers). Several processes serving the same port share it:
-granian binds with SO_REUSEPORT.
+and returns the RSGI application; `make_server` gives the granian server that
+runs it in the calling process's asyncio loop (services/gateway.py). Several
+processes serving the same port share it: granian binds with SO_REUSEPORT.
 
 What the gateway asks of `store` (xinfinity.accounts.store.AccountStore):
 `register`, `login`, `create_api_key`, `api_keys`, `revoke_api_key`, `key`,
@@ -14,7 +13,6 @@ What the gateway asks of `store` (xinfinity.accounts.store.AccountStore):
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Callable
 
 from .auth import Authenticator
@@ -41,19 +39,3 @@ def make_server(app: App, host: str, port: int, **granian_options):
     options = dict(interface=Interfaces.RSGI, websockets=False, log_access=False)
     options.update(granian_options)
     return Server(app, address=host, port=port, **options)
-
-
-async def serve_forever(app: App, host: str, port: int, stop: asyncio.Event | None = None, **granian_options):
-    """Serve `app` on host:port in the running loop until `stop` is set (if given)
-    or the task is cancelled."""
-    server = make_server(app, host, port, **granian_options)
-    if stop is None:
-        await server.serve()
-        return
-    serving = asyncio.ensure_future(server.serve())
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
-    if not serving.done():
-        server.stop()
-        await serving
-    stopping.cancel()

@@ -41,6 +41,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from granian.rsgi import ProtocolClosed
 
+from ..accounts.errors import AccountError
 from . import api
 from .api import ApiError
 
@@ -89,7 +90,7 @@ class Route:
 
 
 class App:
-    """The RSGI application: `granian --interface rsgi` or gateway/app.py's serve_forever."""
+    """The RSGI application: `granian --interface rsgi` or gateway/app.py's make_server."""
 
     def __init__(self, routes: list[Route], authenticator, max_body_bytes: int = 16384,
                  ack_timeout_s: float = 10.0, title: str = "xinfinity", version: str = "0.1.0"):
@@ -127,6 +128,9 @@ class App:
             status, body, headers = e.status, self._encoder.encode(api.ErrorEnvelope(e.code, e.msg)), JSON_HEADERS
             if e.allow:             # RFC 9110: a 405 names the methods the resource takes
                 headers = [*headers, ("allow", ", ".join(e.allow))]
+        except AccountError as e:   # the account store's and tokens' refusals carry the API's codes
+            status, headers = api.http_status_of(e.code), JSON_HEADERS
+            body = self._encoder.encode(api.ErrorEnvelope(e.code, e.message))
         except TimeoutError:
             status, headers = 503, JSON_HEADERS
             body = self._encoder.encode(api.ErrorEnvelope(

@@ -17,8 +17,9 @@ import time
 
 import numpy as np
 
-from ..config import Asset, Symbol
+from ..config import Asset, Capacity, Symbol
 from ..engine import records as R
+from ..engine.core import symbol_table
 from ..ipc import wait
 from ..ipc.ring import ring_consume, ring_publish
 from ..runtime.control import STOP
@@ -44,16 +45,11 @@ class Link:
     """gateway/model.py's Exchange over the rings of worker `index`."""
 
     def __init__(self, wiring, name: str, index: int, store: OrderStore, assets: list[Asset],
-                 symbols: list[Symbol], ack_timeout_s: float, board=None):
+                 symbols: list[Symbol], ack_timeout_s: float, board=None, capacity: Capacity = Capacity()):
         """board: runtime/balance_board.BalanceBoard for the pre-check (None: none)."""
         self.wiring, self.name, self.source = wiring, name, index + 1
         self.assets, self.symbols, self.board = assets, symbols, board
-        decimals = {a.id: a.decimals for a in assets}
-        # per symbol: (base, quote, num, den): cost(p, q) = floor(p * q / den) * num (engine/arith.py)
-        self.terms = {}
-        for s in symbols:
-            e = decimals[s.quote_asset_id] - s.price_decimals - decimals[s.base_asset_id]
-            self.terms[s.id] = (s.base_asset_id, s.quote_asset_id, 10 ** max(0, e), 10 ** max(0, -e))
+        self.table = symbol_table(assets, symbols, capacity)     # the core's own: assets and cost terms
         self.turned_away = 0
         self.store, self.timeout = store, ack_timeout_s
         self.ring = wiring.rings[command_ring(name)]
@@ -113,6 +109,11 @@ class Link:
 
     # -- commands -----------------------------------------------------------------
 
+    async def _command(self, kind: int, user_id: int, **fields) -> M.Result:
+        """Send a command; its result once acknowledged."""
+        t = time.time_ns()
+        return self._result(await self._submit(kind, user_id, **fields), t, user_id)
+
     async def _submit(self, kind: int, user_id: int, order_id=0, price=0, qty=0, amount=0, symbol=0, side=0,
                       order_type=0, tif=0, cid=0) -> np.void:
         if self.closed or self.wiring.control.get(STOP):
@@ -151,15 +152,15 @@ class Link:
 
     def _unfunded(self, user_id, symbol_id, side, order_type, price, qty, quote_qty) -> bool:
         """The pre-check: the board says the user cannot lock what this order needs."""
-        if self.board is None or symbol_id not in self.terms:
+        if self.board is None or not (0 <= symbol_id < len(self.table) and self.table[symbol_id]["active"]):
             return False                    # the core decides (and names) what is wrong
-        base, quote, num, den = self.terms[symbol_id]
+        s = self.table[symbol_id]
         if side == "SELL":
-            asset, need = base, qty
+            asset, need = int(s["base_asset"]), qty
         elif order_type == "MARKET":
-            asset, need = quote, quote_qty
-        else:
-            asset, need = quote, price * qty // den * num
+            asset, need = int(s["quote_asset"]), quote_qty
+        else:                               # engine/arith.cost: floor(p * q / den) * num
+            asset, need = int(s["quote_asset"]), price * qty // int(s["cost_den"]) * int(s["cost_num"])
         return self.board.avail(user_id, asset) < need
 
     async def place(self, user_id, symbol_id, side, order_type, time_in_force, price, qty, quote_qty, cid):
@@ -171,35 +172,24 @@ class Link:
         if cid:
             h = cid_hash(cid)
             self.store.add_cid(user_id, h, cid)
-        t = time.time_ns()
-        a = await self._submit(R.CMD_PLACE, user_id, symbol=symbol_id, side=_SIDES[side],
-                               order_type=_TYPES[order_type], tif=_TIFS[time_in_force], price=price, qty=qty,
-                               amount=quote_qty, cid=h)
-        return self._result(a, t, user_id)
+        return await self._command(R.CMD_PLACE, user_id, symbol=symbol_id, side=_SIDES[side],
+                                   order_type=_TYPES[order_type], tif=_TIFS[time_in_force], price=price, qty=qty,
+                                   amount=quote_qty, cid=h)
 
     async def cancel(self, user_id, order_id):
-        t = time.time_ns()
-        return self._result(await self._submit(R.CMD_CANCEL, user_id, order_id=order_id), t, user_id)
+        return await self._command(R.CMD_CANCEL, user_id, order_id=order_id)
 
     async def reduce(self, user_id, order_id, reduce_qty):
-        t = time.time_ns()
-        return self._result(await self._submit(R.CMD_REDUCE, user_id, order_id=order_id, qty=reduce_qty), t,
-                            user_id)
+        return await self._command(R.CMD_REDUCE, user_id, order_id=order_id, qty=reduce_qty)
 
     async def move(self, user_id, order_id, new_price):
-        t = time.time_ns()
-        return self._result(await self._submit(R.CMD_MOVE, user_id, order_id=order_id, price=new_price), t,
-                            user_id)
+        return await self._command(R.CMD_MOVE, user_id, order_id=order_id, price=new_price)
 
     async def deposit(self, user_id, asset_id, amount):
-        t = time.time_ns()
-        return self._result(await self._submit(R.CMD_DEPOSIT, user_id, symbol=asset_id, amount=amount), t,
-                            user_id)
+        return await self._command(R.CMD_DEPOSIT, user_id, symbol=asset_id, amount=amount)
 
     async def withdraw(self, user_id, asset_id, amount):
-        t = time.time_ns()
-        return self._result(await self._submit(R.CMD_WITHDRAW, user_id, symbol=asset_id, amount=amount), t,
-                            user_id)
+        return await self._command(R.CMD_WITHDRAW, user_id, symbol=asset_id, amount=amount)
 
     # -- reads --------------------------------------------------------------------
 

@@ -67,7 +67,7 @@ def acks_of(cmds: np.ndarray, ev: Events, rows: dict) -> np.ndarray:
         if reason:
             a["status"], a["reason"] = R.ST_REJECTED, reason
         elif row is not None:
-            a["status"], a["filled_qty"] = row[11], row[9]
+            a["status"], a["filled_qty"] = row.status, row.filled_qty
         else:
             a["status"], a["reason"] = R.ST_REJECTED, R.R_INVALID_COMMAND    # no event: cannot happen
     return acks
@@ -90,9 +90,7 @@ class AnsweringSettlement(Settlement):
 
     def replayed(self, cmds: np.ndarray) -> None:
         ev = self.events.take()
-        by_seq = {int(s): i for i, s in enumerate(cmds["seq"].tolist())}
-        rows = self.store.apply(ev.orders, ev.trades, ev.balances, lambda seq: cmds[by_seq[seq]],
-                                int(cmds["seq"][-1]))
+        rows = self.store.apply(ev, cmds)
         if self.board is not None:
             self.board.update(ev.balances)
         acks = acks_of(cmds, ev, rows)

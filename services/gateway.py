@@ -42,7 +42,7 @@ class GatewayWorker:
         asyncio.set_event_loop(self.loop)
         g = cfg.gateway
         store = OrderStore(orders_db, symbol_assets(cfg), checkpoints=False)
-        self.link = Link(wiring, name, index, store, cfg.assets, cfg.symbols, g.ack_timeout_s, board)
+        self.link = Link(wiring, name, index, store, cfg.assets, cfg.symbols, g.ack_timeout_s, board, cfg.capacity)
         accounts = AccountStore(accounts_db(data_dir), checkpoints=False)
         tokens = TokenIssuer(load_or_create_secret(data_dir / JWT_SECRET), g.jwt_ttl_s)
         app = build_app(self.link, accounts, tokens, g)

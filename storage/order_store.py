@@ -13,6 +13,7 @@ Rows are derived from events only, never from a second copy of the rules.
 """
 from __future__ import annotations
 
+import hashlib
 import pathlib
 import sqlite3
 from typing import NamedTuple
@@ -20,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..engine import records as R
+from ..engine.events import Events
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -51,10 +53,6 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 # An order's status in the store: the ME's last word on it. ST_REDUCED and
 # ST_MOVED leave it open, as NEW or PARTIALLY_FILLED by what is filled.
 OPEN = (R.ST_ACCEPTED, R.ST_PARTIALLY_FILLED)
-ORDER_COLUMNS = ("order_id", "user_id", "symbol_id", "side", "order_type", "tif", "price", "qty", "quote_qty",
-                 "filled_qty", "avg_price", "status", "reason", "cid_hash", "created_ns", "updated_ns", "seq")
-TRADE_COLUMNS = ("trade_id", "side", "order_id", "user_id", "symbol_id", "price", "qty", "quote_qty", "fee",
-                 "fee_asset_id", "taker", "created_ns", "seq")
 
 
 class OrderRow(NamedTuple):
@@ -118,7 +116,6 @@ def checkpoint(db: sqlite3.Connection) -> None:
 
 def cid_hash(cid: str) -> int:
     """A client order id's 63-bit hash, never 0 (the command's `cid` field)."""
-    import hashlib
     h = int.from_bytes(hashlib.blake2b(cid.encode(), digest_size=8).digest(), "little") >> 1
     return h or 1
 
@@ -133,7 +130,7 @@ class OrderStore:
         self.db = connect(self.path, checkpoints)
         self.db.executescript(_SCHEMA)
         self.assets_of = symbols_base_quote
-        self.open_rows: dict[int, tuple] = {}     # the writer's open orders as last written (saves a read)
+        self.open_rows: dict[int, OrderRow] = {}  # the writer's open orders as last written (saves a read)
         self.mark: int | None = None              # the writer's applied_seq
 
     # -- writer -----------------------------------------------------------------
@@ -142,27 +139,29 @@ class OrderStore:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'applied_seq'").fetchone()
         return row[0] if row else 0
 
-    def apply(self, orders: np.ndarray, trades: np.ndarray, balances: np.ndarray, cmd_of, through: int) -> dict:
-        """Apply one step's events (seqs above the mark only) in one
-        transaction ending with the mark `through`; cmd_of(seq) -> the
-        command (R.CMD) of that seq: its entry time, a market buy's budget
-        and the cid hash, which events do not carry. Returns the order rows
+    def apply(self, ev: Events, cmds: np.ndarray) -> dict[int, OrderRow]:
+        """Apply the events of `cmds` (sequenced commands, consecutive seqs: they
+        carry what events do not, the entry time, a market buy's budget, the
+        cid hash) in one transaction ending with the mark at their last seq;
+        events at or below the mark are skipped. Returns the order rows
         written, by id."""
         if self.mark is None:
             self.mark = self.applied_seq()      # one writer: read once, then kept
         mark = self.mark
-        rows = self._order_rows(orders[orders["seq"] > mark], cmd_of)
+        through = int(cmds["seq"][-1]) if len(cmds) else 0
+        first = int(cmds["seq"][0]) if len(cmds) else 0
+        rows = self._order_rows(ev.orders[ev.orders["seq"] > mark], cmds, first)
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                db.executemany(f"INSERT OR REPLACE INTO orders VALUES ({','.join('?' * len(ORDER_COLUMNS))})",
+                db.executemany(f"INSERT OR REPLACE INTO orders VALUES ({','.join('?' * len(OrderRow._fields))})",
                                list(rows.values()))
-            t = trades[trades["seq"] > mark]
+            t = ev.trades[ev.trades["seq"] > mark]
             if len(t):
-                db.executemany(f"INSERT OR IGNORE INTO trades VALUES ({','.join('?' * len(TRADE_COLUMNS))})",
-                               self._trade_rows(t, cmd_of))
-            b = balances[(balances["seq"] > mark) & (balances["reason"] == 0)]
+                db.executemany(f"INSERT OR IGNORE INTO trades VALUES ({','.join('?' * len(TradeRow._fields))})",
+                               self._trade_rows(t, cmds, first))
+            b = ev.balances[(ev.balances["seq"] > mark) & (ev.balances["reason"] == 0)]
             if len(b):
                 db.executemany("INSERT OR REPLACE INTO balances VALUES (?,?,?,?)",
                                zip(b["user_id"].tolist(), b["asset"].tolist(), b["avail"].tolist(),
@@ -177,15 +176,15 @@ class OrderStore:
             raise
         self.mark = max(mark, through)
         for order_id, row in rows.items():
-            if row[11] in OPEN:
+            if row.status in OPEN:
                 self.open_rows[order_id] = row
             else:
                 self.open_rows.pop(order_id, None)
         return rows
 
-    def _order_rows(self, ev: np.ndarray, cmd_of) -> dict[int, tuple]:
+    def _order_rows(self, ev: np.ndarray, cmds: np.ndarray, first: int) -> dict[int, OrderRow]:
         """The new state of every order these events touch (later events win)."""
-        rows: dict[int, list] = {}
+        rows: dict[int, OrderRow | None] = {}
         for e in ev.tolist():
             (seq, order_id, user_id, price, qty, filled, avg, _lq, _lp, _tid, symbol, kind, status, reason,
              side, otype, tif) = e
@@ -196,30 +195,29 @@ class OrderStore:
                 if kind == R.CMD_PLACE and seq == order_id:
                     old = None          # placed by this very seq (the sequencer's id): new
                 else:
-                    old = self.open_rows.get(order_id) or self.db.execute(
-                        "SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+                    old = self.open_rows.get(order_id) or self.order(order_id)
                 if old and status == R.ST_REJECTED:
                     continue            # a place refused for naming an existing order's id changes it not
-                row = rows[order_id] = list(old) if old else None
-            c = cmd_of(seq)
+                row = rows[order_id] = old
+            c = cmds[seq - first]
+            ts = int(c["ts"])
             if row is None:             # first seen: its place (accepted or refused)
-                row = rows[order_id] = [order_id, user_id, symbol, side, otype, tif, price,
-                                        0 if qty == R.QTY_UNLIMITED else qty, int(c["amount"]), filled, avg,
-                                        status, reason, int(c["cid"]), int(c["ts"]), int(c["ts"]), seq]
+                row = OrderRow(order_id, user_id, symbol, side, otype, tif, price,
+                               0 if qty == R.QTY_UNLIMITED else qty, int(c["amount"]), filled, avg, status, reason,
+                               int(c["cid"]), ts, ts, seq)
             if status in (R.ST_REDUCED, R.ST_MOVED):
                 status = R.ST_PARTIALLY_FILLED if filled else R.ST_ACCEPTED
-            row[6], row[9], row[10], row[11], row[12] = price, filled, avg, status, reason
-            if qty != R.QTY_UNLIMITED:
-                row[7] = qty
-            row[15] = int(c["ts"])
-        return {k: tuple(v) for k, v in rows.items()}
+            rows[order_id] = row._replace(price=price, qty=row.qty if qty == R.QTY_UNLIMITED else qty,
+                                          filled_qty=filled, avg_price=avg, status=status, reason=reason,
+                                          updated_ns=ts)
+        return rows
 
-    def _trade_rows(self, t: np.ndarray, cmd_of) -> list[tuple]:
+    def _trade_rows(self, t: np.ndarray, cmds: np.ndarray, first: int) -> list[tuple]:
         out = []
         for (tid, seq, price, qty, quote, b_oid, s_oid, b_uid, s_uid, b_fee, s_fee, symbol, taker_side,
              _r) in t.tolist():
             base, quote_asset = self.assets_of[symbol]
-            ts = int(cmd_of(seq)["ts"])
+            ts = int(cmds[seq - first]["ts"])
             out.append((tid, R.SIDE_BUY, b_oid, b_uid, symbol, price, qty, quote, b_fee, base,
                         int(taker_side == R.SIDE_BUY), ts, seq))
             out.append((tid, R.SIDE_SELL, s_oid, s_uid, symbol, price, qty, quote, s_fee, quote_asset,

@@ -80,7 +80,7 @@ import time
 import psutil
 import yaml
 
-from xinfinity.accounts.cli import accounts_db
+from xinfinity.accounts.cli import accounts_db, key_file
 from xinfinity.accounts.signing import ED25519, HMAC
 from xinfinity.accounts.store import AccountStore
 from xinfinity.app.st import add_config_argument
@@ -232,9 +232,7 @@ def make_keys(data_dir: pathlib.Path, kind: str, n: int, keys_dir: pathlib.Path)
         for k in range(n):
             user_id, _ = store.get_or_create_user(f"bench-{kind}-{k}")
             key = store.create_api_key(user_id, label="bench gateway", kind=kind)
-            doc = ({"api_key": key.api_key, "secret_pem": key.secret_pem, "secret_hex": key.secret_hex}
-                   if kind == ED25519 else {"api_key": key.api_key, "secret": key.secret_hex})
-            doc |= {"user_id": user_id, "kind": kind}
+            doc = key_file(key, user_id)
             fd = os.open(keys_dir / f"bench-{kind}-{k}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 json.dump(doc, f)

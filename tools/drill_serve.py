@@ -186,7 +186,8 @@ class Server:
         return False
 
     def tail(self, lines: int = 30) -> str:
-        self.log.flush()
+        if not self.log.closed:             # stop() closes it; the file is still there to read
+            self.log.flush()
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self, timeout_s: float = 120) -> int | None:
@@ -333,8 +334,8 @@ class Verdict(NamedTuple):
 def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) -> Verdict:
     """The checks of the module docstring, on a data dir no server runs on."""
     from xinfinity.storage.order_store import OrderStore, cid_hash
-    from xinfinity.storage.wal_dir import open_wal_dir
-    j = open_wal_dir(data_dir / "wal")
+    from xinfinity.storage.recovery import recover
+    core, j, _ = recover(data_dir / "wal", prefault=False)      # the WAL, read once, and its replay
     cmds = np.concatenate([j.deposits, j.commands])
     seqs = cmds["seq"]
     assert np.all(np.diff(seqs) > 0), "the WAL's seqs are not increasing"
@@ -342,7 +343,7 @@ def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) ->
     try:
         lost = [r for r in requests if r.outcome in (OK, REJECTED) and not _held(r, cmds, seqs, store, cid_hash)]
         duplicated = _duplicates(cmds[seqs > base_seq], requests, cid_hash)
-        diffs = _state_diffs(data_dir / "wal", store, int(seqs[-1]) if len(seqs) else 0)
+        diffs = _state_diffs(core, store, int(seqs[-1]) if len(seqs) else 0)
     finally:
         store.close()
     return Verdict(lost, duplicated, diffs, len(cmds))
@@ -411,10 +412,8 @@ def _duplicates(cmds: np.ndarray, requests: list[Request], cid_hash) -> list[int
     return [epoch_of.get(k, -1) for k, n in keys.items() for _ in range(n - 1)]
 
 
-def _state_diffs(wal_dir: pathlib.Path, store, last_seq: int) -> list[str]:
-    """The order store against a single-process replay of the whole WAL."""
-    from xinfinity.storage.recovery import recover
-    core, _, _ = recover(wal_dir, prefault=False)
+def _state_diffs(core, store, last_seq: int) -> list[str]:
+    """The order store against `core`, a single-process replay of the whole WAL."""
     diffs = []
     if store.applied_seq() != last_seq:
         diffs.append(f"orders.db applied_seq {store.applied_seq()}, the WAL ends at seq {last_seq}")
@@ -447,16 +446,14 @@ def _last_seq(wal_dir: pathlib.Path) -> int:
 
 def _make_users(data_dir: pathlib.Path, n: int, seed: int) -> list:
     """n trading users (made if new) and a new Ed25519 key each: (user_id, KeyFile)."""
-    from xinfinity.accounts.cli import accounts_db
+    from xinfinity.accounts.cli import accounts_db, key_file
     from xinfinity.accounts.store import AccountStore
     from xinfinity.client import KeyFile
-    store = AccountStore(accounts_db(data_dir))
     out = []
-    for k in range(n):
-        user_id, _ = store.get_or_create_user(f"drill-{seed}-u{k}")
-        key = store.create_api_key(user_id, label="drill")
-        out.append((user_id, KeyFile.from_json({"api_key": key.api_key, "secret_hex": key.secret_hex,
-                                                "kind": key.kind, "user_id": user_id})))
+    with AccountStore(accounts_db(data_dir)) as store:
+        for k in range(n):
+            user_id, _ = store.get_or_create_user(f"drill-{seed}-u{k}")
+            out.append((user_id, KeyFile.from_json(key_file(store.create_api_key(user_id, label="drill"), user_id))))
     return out
 
 

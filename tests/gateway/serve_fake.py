@@ -13,7 +13,23 @@ import signal
 import sys
 
 from tests.gateway.conftest import make_world
-from xinfinity.gateway.app import serve_forever
+from xinfinity.gateway.app import make_server
+
+
+async def serve_forever(app, host: str, port: int, stop: asyncio.Event | None = None, **granian_options):
+    """Serve `app` on host:port in the running loop until `stop` is set (if given)
+    or the task is cancelled."""
+    server = make_server(app, host, port, **granian_options)
+    if stop is None:
+        await server.serve()
+        return
+    serving = asyncio.ensure_future(server.serve())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if not serving.done():
+        server.stop()
+        await serving
+    stopping.cancel()
 
 
 async def main(port: int):

@@ -24,8 +24,7 @@ def _run(ref, cmds):
 
 
 def _apply(store, cmds, ev):
-    by_seq = {int(s): i for i, s in enumerate(cmds["seq"])}
-    return store.apply(ev.orders, ev.trades, ev.balances, lambda s: cmds[by_seq[s]], int(cmds["seq"][-1]))
+    return store.apply(ev, cmds)
 
 
 def test_orders_trades_and_balances_follow_the_events_and_apply_once(tmp_path):
