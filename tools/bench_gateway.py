@@ -70,28 +70,23 @@ import math
 import os
 import pathlib
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 
 import psutil
-import yaml
 
 from xinfinity.accounts.cli import accounts_db, key_file
 from xinfinity.accounts.signing import ED25519, HMAC
 from xinfinity.accounts.store import AccountStore
 from xinfinity.app.st import add_config_argument
-from xinfinity.client import ApiError, KeyFile, XinfClient
+from xinfinity.client import KeyFile, XinfClient
 from xinfinity.client import keys as client_keys
+from xinfinity.tools.serve_process import HOST, ServeProcess, config_with
 from xinfinity.tools.loadgen import Report, build_request, build_signed_requests, interleave, run_open_loop
 
 POLICIES = ("every_batch", "interval_ms", "off")
 KINDS = (ED25519, HMAC)
 DEFAULT_RATES = "500,1000,2000,3000,4000,5000,6000"
-HOST = "127.0.0.1"
 
 SYMBOL, PRICE, QTY = "BTC_USDT", "30000.00", "0.001"
 ORDER_PATH = "/api/v1/private/order"
@@ -127,78 +122,30 @@ def add_arguments(p) -> None:
 
 # -- the server -------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def write_config(base: str, policy: str, path: pathlib.Path) -> pathlib.Path:
-    """A copy of the config with pipeline.fsync = policy."""
-    doc = yaml.safe_load(pathlib.Path(base).read_text())
-    doc.setdefault("pipeline", {})["fsync"] = policy
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
-class Server:
-    """`xinf serve` in its own session; `stop` is SIGTERM, then SIGKILL of its group after 60 s."""
+class Server(ServeProcess):
+    """`xinf serve` (tools/serve_process.py) with the bench's config, and its processes' CPU."""
 
     def __init__(self, data_dir: pathlib.Path, config: pathlib.Path, log: pathlib.Path, workers: int | None):
-        self.data_dir, self.log_path = data_dir, log
-        self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}"
-        cmd = [sys.executable, "-m", "xinfinity.cli", "serve", "--data-dir", str(data_dir), "--port",
-               str(self.port), "--config", str(config)]
-        if workers is not None:
-            cmd += ["--workers", str(workers)]
-        self.log = open(log, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def tail(self, n: int = 3000) -> str:
-        self.log.flush()
-        return self.log_path.read_bytes()[-n:].decode(errors="replace")
+        super().__init__(data_dir, log=log,
+                         args=["--config", config, *(["--workers", workers] if workers is not None else [])])
 
     def wait_healthy(self, timeout_sec: float) -> float:
-        """Seconds until GET /health answers code 0; progress every 15 s (the first start compiles)."""
+        """Seconds until GET /health answers; progress every 15 s (the first start compiles)."""
         t0 = time.monotonic()
-        said = t0
-        with XinfClient(self.url, timeout=5) as c:
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"xinf serve exited with {self.proc.returncode}:\n{self.tail()}")
-                try:
-                    c.health()
-                    return time.monotonic() - t0
-                except (ApiError, OSError):
-                    pass
-                now = time.monotonic()
-                if now - t0 > timeout_sec:
-                    raise RuntimeError(f"xinf serve not healthy after {timeout_sec:.0f} s:\n{self.tail()}")
-                if now - said >= 15:
-                    said = now
-                    last = self.tail(400).strip().splitlines()[-1:] or ["(no output yet)"]
-                    print(f"  waiting for the server: {now - t0:.0f} s; its log: {last[0]}", flush=True)
-                time.sleep(0.5)
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT_SEC)
-            except subprocess.TimeoutExpired:
-                print(f"  the server did not stop in {STOP_TIMEOUT_SEC} s: SIGKILL", flush=True)
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        return self.proc.returncode
+        def progress(waited):
+            last = self.tail(1).strip() or "(no output yet)"
+            print(f"  waiting for the server: {waited:.0f} s; its log: {last}", flush=True)
 
+        if not self.wait_ready(timeout_sec, progress=progress):
+            raise RuntimeError(f"xinf serve not healthy after {timeout_sec:.0f} s (exit {self.proc.poll()}):\n"
+                               f"{self.tail()}")
+        return time.monotonic() - t0
 
     def cpu_sec(self) -> dict[str, float]:
         """User + system CPU seconds so far of each process serve.json names (the supervisor as `serve`)."""
-        try:
-            info = json.loads((self.data_dir / "serve.json").read_text())
-        except (OSError, ValueError):
+        info = self.info()
+        if info is None:
             return {}
         out = {}
         for name, pid in {"serve": info["pid"], **info["processes"]}.items():
@@ -426,7 +373,7 @@ def main(args) -> int:
     try:
         for pi, policy in enumerate(policies):
             data_dir = root / policy
-            config = write_config(args.config, policy, root / f"{policy}.yaml")
+            config = config_with(args.config, root / f"{policy}.yaml", fsync=policy)
             server = Server(data_dir, config, root / f"{policy}-serve.log", args.workers)
             try:
                 print(f"{policy}: starting xinf serve on {server.url} (log {server.log_path})", flush=True)
@@ -450,7 +397,7 @@ def main(args) -> int:
                     results[(policy, kind)] = rows
                     print_breakdown(policy, kind, rows)
             finally:
-                code = server.stop()
+                code = server.stop(STOP_TIMEOUT_SEC)
                 print(f"{policy}: server stopped (exit {code})", flush=True)
     finally:
         if not args.keep:

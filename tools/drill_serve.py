@@ -48,14 +48,10 @@ the kill before it was lost or duplicated, and the state check held.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import pathlib
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -63,10 +59,10 @@ from typing import NamedTuple
 
 import msgspec
 import numpy as np
-import yaml
 
 from xinfinity.config import CONFIG_DIR, load_yaml
 from xinfinity.engine import records as R
+from xinfinity.tools.serve_process import ServeProcess, config_with
 
 TARGETS = ("gateway", "ubscore", "matching", "journal", "settlement")
 SYMBOL = "BTC_USDT"
@@ -139,77 +135,6 @@ def units_text(units: int, decimals: int) -> str:
     """An amount in an asset's units as the decimal string the API takes."""
     whole, frac = divmod(units, 10 ** decimals)
     return f"{whole}.{frac:0{decimals}d}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- the server -----------------------------------------------------------------------------------
-
-
-class Server:
-    """`xinf serve` in a subprocess of its own session; its output goes to a log file."""
-
-    def __init__(self, data_dir: pathlib.Path, port: int, config: pathlib.Path, log: pathlib.Path):
-        self.data_dir, self.url, self.log_path = data_dir, f"http://127.0.0.1:{port}", log
-        self.log = open(log, "ab")
-        cmd = [sys.executable, "-m", "xinfinity.cli", "serve", "--data-dir", str(data_dir), "--port", str(port),
-               "--config", str(config)]
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def info(self) -> dict | None:
-        try:
-            return json.loads((self.data_dir / "serve.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def healthy(self, client) -> bool:
-        from xinfinity.client import ApiError
-        try:
-            return client.health() is not None
-        except (ApiError, OSError):
-            return False
-
-    def wait_ready(self, restarts: int, timeout_s: float) -> bool:
-        """Until serve.json says `restarts` restarts and /health answers; False if the server ended or time ran out."""
-        from xinfinity.client import XinfClient
-        deadline = time.monotonic() + timeout_s
-        with XinfClient(self.url, timeout=2) as c:
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                info = self.info()
-                if info is not None and info.get("restarts") == restarts and self.healthy(c):
-                    return True
-                time.sleep(0.005)
-        return False
-
-    def tail(self, lines: int = 30) -> str:
-        if not self.log.closed:             # stop() closes it; the file is still there to read
-            self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, timeout_s: float = 120) -> int | None:
-        """SIGTERM (a clean stop) and its exit code; None if it had to be killed."""
-        code = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)        # its own session: the supervisor and its children
-            self.proc.wait()
-        self.log.close()
-        return code
-
-
-def drill_config(base: str, restarts: int, out: pathlib.Path) -> pathlib.Path:
-    """The base config with pipeline.restarts raised to `restarts`."""
-    raw = yaml.safe_load(pathlib.Path(base).read_text()) or {}
-    raw.setdefault("pipeline", {})["restarts"] = restarts
-    out.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return out
 
 
 # -- the traffic ----------------------------------------------------------------------------------
@@ -466,16 +391,16 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
     data_dir = pathlib.Path(data_dir) if data_dir else tmp / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     base_seq = _last_seq(data_dir / "wal")
-    cfg = drill_config(config or CONFIG_DIR / "dev.yaml", kills + 5, tmp / "drill.yaml")
+    cfg = config_with(config or CONFIG_DIR / "dev.yaml", tmp / "drill.yaml", restarts=kills + 5)
     assets = {a.name: (a.id, a.decimals) for a in load_yaml(cfg).assets}
     p = plan(kills, seed, target, gap)
     print(f"xinf drill serve: kills={kills} seed={seed} target={target} data={data_dir}", flush=True)
-    server = Server(data_dir, port or _free_port(), cfg, data_dir / "drill-serve.log")
+    server = ServeProcess(data_dir, port, data_dir / "drill-serve.log", ["--config", cfg])
     done: list[Kill] = []
     traffic = None
     code = None
     try:
-        if not server.wait_ready(0, start_timeout_s):
+        if not server.wait_ready(start_timeout_s, restarts=0):
             raise RuntimeError(f"xinf serve did not become healthy in {start_timeout_s:g} s:\n{server.tail()}")
         traffic = Traffic(server.url, KeyFile.load(data_dir / "operator.json"), _make_users(data_dir, users, seed),
                           assets, seed, f"{seed}-{base_seq}")
@@ -500,7 +425,7 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
             os.kill(pid, signal.SIGKILL)
             with traffic.lock:
                 traffic.epoch = i + 1
-            back = server.wait_ready(i + 1, recovery_timeout_s)
+            back = server.wait_ready(recovery_timeout_s, restarts=i + 1)
             ms = (time.perf_counter() - t_kill) * 1000 if back else None
             done.append(Kill(name, pid, acked, ms))
             print(f"kill={i + 1} target={name} pid={pid} acked_before={acked} "
