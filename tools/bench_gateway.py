@@ -52,8 +52,8 @@ The breakdown prints each one's p50 and p99, and the differences of the p50s:
 auth ~ (b) - (a), pipeline ~ (c) - (b). These are differences of medians of
 separate runs at the same offered rate, so they are estimates: (b) includes a
 store read and (c) does not, (c) hashes a body and (b) does not, and queueing
-inflates every figure near saturation (read the low rates). Server-side stage
-timings, when the server exposes them, belong in `server_stage_timings`.
+inflates every figure near saturation (read the low rates). The server's own
+per-stage timings are the observability issue's (metrics in shared memory).
 
 The bench checks what it reports: after each ladder it asks the server for
 one buyer's orders and refuses to finish unless every acknowledged order of
@@ -155,17 +155,6 @@ class Server(ServeProcess):
                 continue
             out[name] = t.user + t.system
         return out
-
-
-def server_stage_timings(url: str) -> dict | None:
-    """Per-stage server timings (HTTP, verification, ring, durability wait), when the server reports them.
-
-    The hook for the server's own figures: it exposes none yet, so this is
-    None and the breakdown is the outside-in one. When it does (say a
-    cumulative per-stage histogram on an admin route), read it here before
-    and after each order run; `ladder` prints the difference beside the run.
-    """
-    return None
 
 
 # -- users, keys, money -------------------------------------------------------------------------
@@ -280,12 +269,8 @@ def ladder(server: Server, keys: list[KeyFile], rates: list[float], args, breakd
             row["balances"] = run("balances", server,
                                   signed_get_requests(keys, n_each, step_ms, host, BALANCES_PATH),
                                   rate, c, args.p99_bound_ms)
-        before = server_stage_timings(server.url)
         row["order"] = run("order", server, order_requests(keys, n_each, step_ms, host),
                            rate, c, args.p99_bound_ms)
-        after = server_stage_timings(server.url)
-        if before is not None and after is not None:
-            print(f"  server stages: {({k: after[k] - before.get(k, 0) for k in after})}", flush=True)
         rows.append(row)
         if clearly_not_sustained(row["order"], rate, args.p99_bound_ms):
             break
