@@ -94,8 +94,9 @@ class AnsweringSettlement(Settlement):
         if self.board is not None:
             self.board.update(ev.balances)
         acks = acks_of(cmds, ev, rows)
+        source = cmds["source"][cmds["source"] > 0]         # of each ack
         for k in range(len(self.ack_rings)):
-            mine = acks[cmds["source"][cmds["source"] > 0] == k + 1]
+            mine = acks[source == k + 1]
             if len(mine):
                 self.unsent[k] = np.concatenate([self.unsent[k], mine]) if len(self.unsent[k]) else mine
         self._send()
