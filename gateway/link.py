@@ -49,7 +49,10 @@ class Link:
         """board: runtime/balance_board.BalanceBoard for the pre-check (None: none)."""
         self.wiring, self.name, self.source = wiring, name, index + 1
         self.assets, self.symbols, self.board = assets, symbols, board
-        self.table = symbol_table(assets, symbols, capacity)     # the core's own: assets and cost terms
+        # Per symbol (base, quote, cost_num, cost_den) from the core's own table, as plain ints
+        # (reading a numpy record per order cost ~6 us, these ~0.5 us).
+        self.terms = {i: (int(r["base_asset"]), int(r["quote_asset"]), int(r["cost_num"]), int(r["cost_den"]))
+                      for i, r in enumerate(symbol_table(assets, symbols, capacity)) if r["active"]}
         self.turned_away = 0
         self.store, self.timeout = store, ack_timeout_s
         self.ring = wiring.rings[command_ring(name)]
@@ -152,15 +155,15 @@ class Link:
 
     def _unfunded(self, user_id, symbol_id, side, order_type, price, qty, quote_qty) -> bool:
         """The pre-check: the board says the user cannot lock what this order needs."""
-        if self.board is None or not (0 <= symbol_id < len(self.table) and self.table[symbol_id]["active"]):
+        if self.board is None or symbol_id not in self.terms:
             return False                    # the core decides (and names) what is wrong
-        s = self.table[symbol_id]
+        base, quote, num, den = self.terms[symbol_id]
         if side == "SELL":
-            asset, need = int(s["base_asset"]), qty
+            asset, need = base, qty
         elif order_type == "MARKET":
-            asset, need = int(s["quote_asset"]), quote_qty
+            asset, need = quote, quote_qty
         else:                               # engine/arith.cost: floor(p * q / den) * num
-            asset, need = int(s["quote_asset"]), price * qty // int(s["cost_den"]) * int(s["cost_num"])
+            asset, need = quote, price * qty // den * num
         return self.board.avail(user_id, asset) < need
 
     async def place(self, user_id, symbol_id, side, order_type, time_in_force, price, qty, quote_qty, cid):
