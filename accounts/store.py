@@ -23,6 +23,12 @@ Invariants:
   It survives restarts; with `synchronous=NORMAL` a power loss (not a process
   crash) may lose the last few raises, which the gateway's 30 s timestamp
   window then bounds.
+- `signatures` holds the signed requests of the Binance-compatible API
+  (gateway/binance/), which carry no nonce: a (key, signature digest) pair is
+  claimed once, by a primary key, so an exact replay is refused in any process
+  and after a restart. A row is needed only while its timestamp could still pass
+  the gateway's window, so each claim first forgets the rows the caller says are
+  older than that.
 
 The database file is created readable by its owner only (it holds HMAC secrets
 and password hashes); SQLite gives its -wal and -shm files the same mode.
@@ -80,6 +86,15 @@ _SCHEMA = (
                AND (kind = 'hmac') = (hmac_secret IS NOT NULL))
     )""",
     "CREATE INDEX IF NOT EXISTS api_keys_by_user ON api_keys(user_id)",
+    # Added after schema 1 shipped: CREATE IF NOT EXISTS gives it to older files as they open,
+    # and older code never reads it, so the schema version stays.
+    """CREATE TABLE IF NOT EXISTS signatures (
+        api_key TEXT NOT NULL,
+        digest  BLOB NOT NULL,              -- a hash of the signature of a request
+        ts_ms   INTEGER NOT NULL,           -- that request's timestamp, for forgetting it
+        PRIMARY KEY (api_key, digest)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS signatures_by_ts ON signatures(ts_ms)",
 )
 
 
@@ -380,6 +395,25 @@ class AccountStore:
             "UPDATE api_keys SET nonce = ? WHERE api_key = ? AND nonce < ? AND revoked_ms IS NULL",
             (ts_nonce, api_key, ts_nonce))
         return cur.rowcount == 1
+
+    def claim_signature(self, api_key: str, digest: bytes, ts_ms: int, forget_before_ms: int) -> bool:
+        """Accept a signed request once: True if (api_key, digest) was never claimed
+        before (in any process) and the key is active; False for a replay and for a
+        revoked or unknown key. Claims with ts_ms below `forget_before_ms` are
+        forgotten first: the caller's window refuses those timestamps anyway.
+
+        Call it only after the signature verified and the timestamp fell inside the
+        window: a forger must not fill the table."""
+        assert isinstance(digest, bytes) and 16 <= len(digest) <= 64, digest
+        with self._transaction():
+            self._db.execute("DELETE FROM signatures WHERE ts_ms < ?", (forget_before_ms,))
+            # One conditional INSERT reads the key's state and writes the claim under the
+            # write lock, so of two processes claiming one signature exactly one wins.
+            cur = self._db.execute(
+                "INSERT INTO signatures (api_key, digest, ts_ms) SELECT ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM api_keys WHERE api_key = ? AND revoked_ms IS NULL) ON CONFLICT DO NOTHING",
+                (api_key, digest, ts_ms, api_key))
+            return cur.rowcount == 1
 
 
 def _now(ms: int | None) -> int:

@@ -177,7 +177,8 @@ class User(NamedTuple):
 
 class FakeAccountStore:
     """The account store's interface over dicts; plain-text passwords (a test
-    double). `nonce_advances` records every advance_nonce call and its answer."""
+    double). `nonce_advances` records every advance_nonce call and its answer,
+    `signature_claims` every claim_signature call and its answer."""
 
     def __init__(self, now_ms=lambda: T0_MS):
         self.now_ms = now_ms
@@ -186,6 +187,8 @@ class FakeAccountStore:
         self.infos: dict[str, KeyInfo] = {}
         self.nonces: dict[str, int] = {}
         self.nonce_advances: list[tuple[str, int, bool]] = []
+        self.claims: dict[tuple[str, bytes], int] = {}          # (api key, digest) -> ts_ms
+        self.signature_claims: list[tuple[str, bytes, int, bool]] = []
 
     def register(self, username, email, password):
         if len(password) < 8:
@@ -230,6 +233,16 @@ class FakeAccountStore:
         if ok:
             self.nonces[api_key] = ts_nonce
         self.nonce_advances.append((api_key, ts_nonce, ok))
+        return ok
+
+    def claim_signature(self, api_key, digest, ts_ms, forget_before_ms):
+        """As the real one: once per (key, digest), never for a revoked key; older claims forgotten first."""
+        self.claims = {k: t for k, t in self.claims.items() if t >= forget_before_ms}
+        key = self.keys.get(api_key)
+        ok = key is not None and not key.revoked and (api_key, digest) not in self.claims
+        if ok:
+            self.claims[(api_key, digest)] = ts_ms
+        self.signature_claims.append((api_key, digest, ts_ms, ok))
         return ok
 
 
@@ -384,11 +397,12 @@ class World(NamedTuple):
         return Key(new.api_key, secret, kind, user_id)
 
 
-def make_world(config=Gateway()) -> World:
+def make_world(config=Gateway(), market=None) -> World:
+    """`market`: the market data the Binance API reads (tests/gateway/binance's FakeMarketData)."""
     exchange = FakeExchange()
     store = FakeAccountStore(lambda: exchange.clock_ms)
     tokens = FakeTokenIssuer()
-    app = build_app(exchange, store, tokens, config)
+    app = build_app(exchange, store, tokens, config, market=market)
     users = [store.register(name, f"{name}@example.com", "password-" + name) for name in ("alice", "bob", "root")]
     w = World(exchange, store, tokens, app, Client(app, exchange), None, None, None)
     w = w._replace(alice=w.key(users[0], READ | TRADE), bob=w.key(users[1], READ | TRADE, "hmac"),
