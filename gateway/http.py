@@ -2,7 +2,8 @@
 
 One route table (gateway/routes.py) serves both dispatch and the OpenAPI
 document at /openapi.json; Swagger UI at /docs is served from the
-swagger-ui-bundle-v2 package's files (no CDN: /docs works offline).
+swagger-ui-bundle-v2 package's files (no CDN: /docs works offline). A mounted
+app answers every path under its prefix instead (gateway/binance: /api/v3).
 
 A request goes through these steps, each refusing with the envelope
 `{code, msg}` (codes: gateway/api.py) before the next one runs:
@@ -93,7 +94,13 @@ class App:
     """The RSGI application: `granian --interface rsgi` or gateway/app.py's make_server."""
 
     def __init__(self, routes: list[Route], authenticator, max_body_bytes: int = 16384,
-                 ack_timeout_s: float = 10.0, title: str = "xinfinity", version: str = "0.1.0"):
+                 ack_timeout_s: float = 10.0, title: str = "xinfinity", version: str = "0.1.0",
+                 mounts: dict | None = None, ws=None):
+        """`mounts`: path prefix -> an RSGI app that answers that path and every path under it
+        (gateway/binance's /api/v3), in its own shapes; `ws`: what answers WebSocket upgrades
+        (gateway/ws/app.py's WsApp; None: every upgrade is refused 404)."""
+        self.mounts = dict(mounts or {})
+        self.ws = ws
         self.routes = list(routes)
         self.auth = authenticator
         self.max_body_bytes = max_body_bytes
@@ -117,7 +124,12 @@ class App:
 
     # -- RSGI ------------------------------------------------------------------------
     async def __rsgi__(self, scope, proto):
-        if scope.proto != "http":   # no websocket routes yet
+        for prefix, app in self.mounts.items():
+            if scope.path == prefix or scope.path.startswith(prefix + "/"):
+                return await app.__rsgi__(scope, proto)
+        if scope.proto != "http":
+            if self.ws is not None:
+                return await self.ws(scope, proto)
             proto.close(404)
             return
         try:
