@@ -107,6 +107,16 @@ class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     loop_spins: AtLeast1 = 200
 
 
+class Persistence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The audit store (storage/audit/) and the stage that fills it from the WAL (services/audit.py)."""
+    # Empty: SQLite in the data dir (audit.db). Else TDengine through taospy:
+    # http://user:password@host:6041/db (REST) or taos://user:password@host:6030/db (native).
+    tdengine_dsn: str = ""
+    audit_batch: AtLeast1 = 65536           # most WAL records replayed and written in one store transaction
+    audit_poll_ms: AtLeast1 = 20            # the stage's sleep when the WAL holds nothing new
+    audit_status_ms: AtLeast1 = 500         # most time between two writes of its lag to DATA/audit.json
+
+
 # Embedded defaults: an exchange that trades out of the box (dev.yaml states them).
 DEFAULT_ASSETS = (Asset(1, "BTC", 8, 6), Asset(2, "USDT", 6, 4), Asset(3, "ETH", 8, 6))
 DEFAULT_SYMBOLS = tuple(Symbol(i, name, base, 2, 2, 2, maker_fee_ppm=1000, taker_fee_ppm=2000, fee_user_id=1)
@@ -117,6 +127,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pipeline: Pipeline = Pipeline()
     capacity: Capacity = Capacity()
     gateway: Gateway = Gateway()
+    persistence: Persistence = Persistence()
     # What `xinf serve` trades (a dataset run takes its own from its CSV files).
     assets: list[Asset] = msgspec.field(default_factory=lambda: list(DEFAULT_ASSETS))
     symbols: list[Symbol] = msgspec.field(default_factory=lambda: list(DEFAULT_SYMBOLS))
