@@ -206,6 +206,17 @@ ACK = _dtype([
     ("tag", "u4"), ("kind", "u1"), ("status", "u1"), ("reason", "u1"), ("reserved", "u1", 1),
 ], 48)
 
+# Push record, settlement -> every gateway worker: one event of a durable
+# command, with that command's entry time, for market data and the private
+# streams (marketdata/, gateway/ws/). `body` holds the event's own record
+# (ORDER_EVENT, TRADE_EVENT or BALANCE_EVENT by `kind`), zero-padded. A
+# PUSH_GAP record says records were dropped before it (the worker was not
+# taking them): what the worker built from them must be rebuilt.
+PUSH_GAP, PUSH_ORDER, PUSH_TRADE, PUSH_BALANCE = 0, 1, 2, 3
+#  0 ts 8 kind(u1) 9..15 reserved 16 body(96)
+PUSH = _dtype([("ts", "i8"), ("kind", "u1"), ("reserved", "u1", 7), ("body", "u1", 96)], 112)
+PUSH_BODY = {PUSH_ORDER: ORDER_EVENT, PUSH_TRADE: TRADE_EVENT, PUSH_BALANCE: BALANCE_EVENT}
+
 # Settle message, ME -> UBSCore: a trade to settle, or an order that left the
 # book (release its lock), or an order reduced in place.
 #  0 seq 8 trade_id 16 price 24 qty 32 quote_qty 40 buyer_fee 48 seller_fee

@@ -23,7 +23,7 @@ from ..engine.core import symbol_table
 from ..ipc import wait
 from ..ipc.ring import ring_consume, ring_publish
 from ..runtime.control import STOP
-from ..runtime.topology import ack_ring, command_ring
+from ..runtime.topology import ack_ring, command_ring, push_ring
 from ..storage.order_store import OrderRow, OrderStore, TradeRow, cid_hash
 from . import model as M
 
@@ -58,6 +58,8 @@ class Link:
         self.ring = wiring.rings[command_ring(name)]
         self.waker = wiring.waker(self.ring.name)
         self.acks = wiring.rings[ack_ring(name)]
+        self.pushes = wiring.rings[push_ring(name)]
+        self.on_push = None         # called on the loop with each batch of PUSH records (services/gateway.py)
         self.next_tag = 1
         self.pending: dict[int, asyncio.Future] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -90,15 +92,20 @@ class Link:
         return self.acks.closed and self.acks.available() == 0 and not self.pending
 
     def _take_acks(self) -> None:
-        buf = np.zeros(1024, R.ACK)
-        words = self.acks.words_of(buf)
-        waiter = wait.Waiter([self.acks], "block", spin_polls=1, block_timeout_s=0.05,
+        """Answers and pushes, off the loop (settlement wakes this one semaphore for both)."""
+        buf, pbuf = np.zeros(1024, R.ACK), np.zeros(4096, R.PUSH)
+        words, pwords = self.acks.words_of(buf), self.pushes.words_of(pbuf)
+        waiter = wait.Waiter([self.acks, self.pushes], "block", spin_polls=1, block_timeout_s=0.05,
                              sem_name=self.wiring.sem_name(self.name))
         while True:
             n = ring_consume(self.acks.ctrl, self.acks.slots, words, len(buf))
             if n:
-                waiter.busy()
                 self.loop.call_soon_threadsafe(self._resolve, buf[:n].copy())
+            m = ring_consume(self.pushes.ctrl, self.pushes.slots, pwords, len(pbuf))
+            if m and self.on_push is not None:
+                self.loop.call_soon_threadsafe(self.on_push, pbuf[:m].copy())
+            if n or m:
+                waiter.busy()
             elif self.acks.closed and self.acks.available() == 0:
                 return
             else:

@@ -7,7 +7,8 @@
 
 Sources are where commands enter (ingestion in dataset runs, gateway workers
 when serving), each with a command ring of its own into UBSCore; a gateway
-worker also has an ack ring back from settlement. With a WAL, the
+worker also has an ack ring and a push ring (events for market data and
+the private streams) back from settlement. With a WAL, the
 journal makes the sequenced command log durable before anything of it
 reaches settlement, and publishes "durable through seq N" in the control
 block. Without one (benchmarks, parity runs) there is nothing to make
@@ -89,6 +90,11 @@ def ack_ring(source: str) -> str:
     return f"ack.{source}"
 
 
+def push_ring(source: str) -> str:
+    """Settlement -> a gateway worker: the events of durable commands (market data, private streams)."""
+    return f"push.{source}"
+
+
 def gateway_sources(n: int) -> tuple[str, ...]:
     if not 1 <= n <= MAX_SOURCES:
         raise ValueError(f"{n} gateway workers; UBSCore takes from 1 to {MAX_SOURCES}")
@@ -125,13 +131,16 @@ def pipeline(sources: tuple[str, ...] = ("ingestion",), journal: bool = True, ro
              RingSpec("me_settles", R.SETTLE, "matching", "settlement"),
              RingSpec("me_orders", R.ORDER_EVENT, "matching", "settlement"),
              RingSpec("me_trades", R.TRADE_EVENT, "matching", "settlement"),
-             *((RingSpec(ack_ring(s), R.ACK, "settlement", s) for s in sources) if acks else ()))
+             *((RingSpec(ack_ring(s), R.ACK, "settlement", s) for s in sources) if acks else ()),
+             *((RingSpec(push_ring(s), R.PUSH, "settlement", s) for s in sources) if acks else ()))
     return Topology(processes, rings)
 
 
 def serving(workers: int) -> Topology:
-    """`xinf serve`: gateway workers as the sources, a WAL, acknowledgements."""
-    return pipeline(gateway_sources(workers), journal=True, role="gateway", acks=True)
+    """`xinf serve`: gateway workers as the sources, a WAL, acknowledgements and pushes, and the
+    audit stage (services/audit.py), which follows the WAL on disk and so has no ring."""
+    t = pipeline(gateway_sources(workers), journal=True, role="gateway", acks=True)
+    return t._replace(processes=(*t.processes, Process("audit", polls=False)))
 
 
 def settlement_log(topology: Topology) -> str:
@@ -140,5 +149,5 @@ def settlement_log(topology: Topology) -> str:
 
 
 DATASET = pipeline()                # a dataset run with a WAL: ingestion is the one source
-ROLES = (*DATASET.names, "gateway")   # what the config's pipeline.cores may name
+ROLES = (*DATASET.names, "gateway", "audit")   # what the config's pipeline.cores may name
 DEFAULT_CORES = ("ubscore", "matching")     # with no cores configured: one core each, in this order

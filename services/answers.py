@@ -1,11 +1,16 @@
-"""Settlement when serving: the order store, then the gateways' answers.
+"""Settlement when serving: the order store, then the gateways' answers and pushes.
 
 The same replay as services/settlement.py (so the same events, in ST order,
 for durable commands only), with a sink that keeps the step's events; after
 each step they go to the order store (storage/order_store.py) in one
 transaction, and only then does each gateway worker get the outcome of its
 commands on its ack ring: a client that holds an answer finds that command
-in every query (read your writes), and the command is in the WAL.
+in every query (read your writes), and the command is in the WAL. Every
+worker also gets every event of the step on its push ring (market data and
+the private streams are built there, marketdata/ and gateway/ws/); a worker
+that stops taking them has them held up to PUSH_BACKLOG records, then
+dropped and replaced by one PUSH_GAP record, so settlement is never held up
+by a worker.
 """
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ from ..engine.events import Events
 from ..engine.ubscore import UBS_USERS
 from ..ipc import wait
 from ..ipc.ring import ring_publish
-from ..runtime.topology import ack_ring
+from ..runtime.topology import ack_ring, push_ring
 from ..storage.order_store import OrderStore
 from .settlement import Settlement
 
@@ -73,6 +78,67 @@ def acks_of(cmds: np.ndarray, ev: Events, rows: dict) -> np.ndarray:
     return acks
 
 
+PUSH_BACKLOG = 1 << 16     # push records held for a worker not taking them; then dropped for a gap
+
+
+def push_records(cmds: np.ndarray, ev: Events) -> np.ndarray:
+    """The step's events as PUSH records in seq order (within a seq: orders, trades, balances),
+    each with its command's entry time."""
+    parts, seqs = [], []
+    first = int(cmds["seq"][0]) if len(cmds) else 0
+    for kind, recs in ((R.PUSH_ORDER, ev.orders), (R.PUSH_TRADE, ev.trades), (R.PUSH_BALANCE, ev.balances)):
+        if not len(recs):
+            continue
+        part = np.zeros(len(recs), R.PUSH)
+        part["kind"] = kind
+        part["ts"] = cmds["ts"][recs["seq"] - first]
+        part["body"][:, :recs.itemsize] = recs.view(np.uint8).reshape(len(recs), recs.itemsize)
+        parts.append(part)
+        seqs.append(recs["seq"])
+    if not parts:
+        return np.zeros(0, R.PUSH)
+    out = np.concatenate(parts)
+    return out[np.argsort(np.concatenate(seqs), kind="stable")]
+
+
+class Pushes:
+    """What waits to go out on one worker's push ring."""
+
+    def __init__(self, ring, waker):
+        self.ring, self.waker = ring, waker
+        self.held: list[np.ndarray] = []
+        self.count = 0
+        self.gap = False
+
+    def add(self, recs: np.ndarray) -> None:
+        if not len(recs):
+            return
+        if self.count + len(recs) > PUSH_BACKLOG:
+            self.held, self.count, self.gap = [], 0, True
+            return
+        self.held.append(recs)
+        self.count += len(recs)
+
+    def send(self) -> None:
+        ring, sent = self.ring, 0
+        if self.gap:
+            gap = np.zeros(1, R.PUSH)       # kind PUSH_GAP
+            if not ring_publish(ring.ctrl, ring.slots, ring.words_of(gap), 1):
+                return
+            self.gap, sent = False, 1
+        while self.held:
+            u = self.held[0]
+            n = ring_publish(ring.ctrl, ring.slots, ring.words_of(u), len(u))
+            sent += n
+            self.count -= n
+            if n < len(u):
+                self.held[0] = u[n:]
+                break
+            self.held.pop(0)
+        if sent:
+            self.waker.published()
+
+
 class AnsweringSettlement(Settlement):
     def __init__(self, wiring, replica, store: OrderStore, board=None):
         """board: a runtime/balance_board.BalanceBoard to keep (the gateways' pre-check)."""
@@ -87,12 +153,17 @@ class AnsweringSettlement(Settlement):
         # pipeline's strategy: it has no core to spin on.
         self.ack_wakers = [wait.Waker(r, "block", wiring.sem_name(s)) for r, s in zip(self.ack_rings, sources)]
         self.unsent: list[np.ndarray] = [np.zeros(0, R.ACK) for _ in sources]
+        self.pushes = [Pushes(wiring.rings[push_ring(s)], wait.Waker(wiring.rings[push_ring(s)], "block",
+                                                                     wiring.sem_name(s))) for s in sources]
 
     def replayed(self, cmds: np.ndarray) -> None:
         ev = self.events.take()
         rows = self.store.apply(ev, cmds)
         if self.board is not None:
             self.board.update(ev.balances)
+        pushed = push_records(cmds, ev)
+        for p in self.pushes:
+            p.add(pushed)
         acks = acks_of(cmds, ev, rows)
         source = cmds["source"][cmds["source"] > 0]         # of each ack
         for k in range(len(self.ack_rings)):
@@ -103,7 +174,7 @@ class AnsweringSettlement(Settlement):
 
     def step(self) -> bool:
         work = super().step()
-        if any(len(u) for u in self.unsent):
+        if any(len(u) for u in self.unsent) or any(p.count or p.gap for p in self.pushes):
             self._send()
         return work
 
@@ -116,11 +187,15 @@ class AnsweringSettlement(Settlement):
                 self.unsent[k] = u[n:]
                 if n:
                     self.ack_wakers[k].published()
+        for p in self.pushes:
+            p.send()
 
     def ended(self) -> None:
         self._send()
         for ring, waker in zip(self.ack_rings, self.ack_wakers):
             ring.close_producer()
             waker.post()
+        for p in self.pushes:
+            p.ring.close_producer()
         self.store.close()
 

@@ -1,9 +1,10 @@
-"""A gateway worker process: HTTP in, commands into its ring, answers out.
+"""A gateway worker process: HTTP and WebSocket in, commands into its ring, answers and streams out.
 
 A thin shell: an asyncio loop running an embedded granian server (every
 worker binds the same port; the kernel spreads connections over them by
 SO_REUSEPORT) whose routes (gateway/routes.py) talk to the pipeline through
-gateway/link.py. Each step runs the loop for a slice and beats the
+gateway/link.py. Settlement's push stream feeds the worker's market data
+and its WebSocket feed (gateway/push.py). Each step runs the loop for a slice and beats the
 heartbeat between slices. On the supervisor's stop it stops taking
 connections, answers what is in flight, closes its command ring (UBSCore
 drains and the close travels down the pipeline), and ends once settlement
@@ -22,8 +23,14 @@ from ..accounts.tokens import TokenIssuer, load_or_create_secret
 from ..config import Config
 from ..gateway.app import build_app, make_server
 from ..gateway.link import Link
+from ..gateway.push import PushStream
+from ..gateway.ws.feed import Feed
+from ..gateway.ws.hub import Hub
+from ..marketdata.book import MarketData
+from ..marketdata.history import WithHistory
 from ..runtime.control import STOP
 from ..runtime.wiring import Wiring
+from ..storage.audit import open_audit_store
 from ..storage.order_store import OrderStore
 
 SLICE_S = 0.05          # the loop runs this long per step (the heartbeat's period)
@@ -45,7 +52,13 @@ class GatewayWorker:
         self.link = Link(wiring, name, index, store, cfg.assets, cfg.symbols, g.ack_timeout_s, board, cfg.capacity)
         accounts = AccountStore(accounts_db(data_dir), checkpoints=False)
         tokens = TokenIssuer(load_or_create_secret(data_dir / JWT_SECRET), g.jwt_ttl_s)
-        app = build_app(self.link, accounts, tokens, g)
+        market, hub = MarketData(cfg.symbols), Hub()
+        feed = Feed(hub, cfg.assets, cfg.symbols, market, client_order_id=lambda user_id, order_id: (
+            store.cid_text(user_id, row.cid_hash) if (row := store.order(order_id)) is not None else None))
+        self.push = PushStream(store, market, feed)
+        self.link.on_push = self.push.take
+        app = build_app(self.link, accounts, tokens, g, market=WithHistory(market, open_audit_store(cfg, data_dir)),
+                        hub=hub)
         self.server = make_server(app, g.host, g.port, log_enabled=False)
         self.serving = None
         self.stopping = False
@@ -53,6 +66,7 @@ class GatewayWorker:
 
     def step(self) -> bool:
         if self.serving is None:            # the go: serve
+            self.push.load()
             self.link.start(self.loop)
             self.serving = self.loop.create_task(self.server.serve())
         self.loop.run_until_complete(asyncio.sleep(SLICE_S))

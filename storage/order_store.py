@@ -275,6 +275,20 @@ class OrderStore:
         args.append(limit)
         return [TradeRow(*r) for r in self.db.execute(q, args)]
 
+    def market_state(self, trades_limit: int) -> tuple[int, list[OrderRow], list[TradeRow]]:
+        """What market data starts from, read in one transaction: the applied seq, every open
+        order, and the newest `trades_limit` trades (both rows of each)."""
+        self.db.execute("BEGIN")
+        try:
+            seq = self.applied_seq()
+            open_orders = [OrderRow(*r) for r in self.db.execute("SELECT * FROM orders WHERE status IN (1, 3)")]
+            trades = [TradeRow(*r) for r in self.db.execute(
+                "SELECT * FROM trades WHERE trade_id > (SELECT COALESCE(MAX(trade_id), 0) FROM trades) - ?",
+                (trades_limit,))]
+        finally:
+            self.db.execute("COMMIT")
+        return seq, open_orders, trades
+
     def balances(self, user_id: int) -> dict[int, tuple[int, int]]:
         return {a: (av, fr) for a, av, fr in
                 self.db.execute("SELECT asset_id, avail, frozen FROM balances WHERE user_id = ?", (user_id,))}
