@@ -43,10 +43,12 @@ from ..engine import records as R
 from ..engine.core import Core, prefault_all
 from ..ipc import shm
 from ..runtime.balance_board import BalanceBoard
+from ..runtime.control import DONE
 from ..runtime.supervisor import Supervisor
 from ..runtime.topology import serving
 from ..runtime.wiring import Wiring
 from ..services.answers import AnsweringSettlement, StepEvents
+from ..services.audit import AuditProcess, AuditStage
 from ..services.gateway import GatewayWorker, symbol_assets
 from ..services.journal import Journal
 from ..services.matching import Matching
@@ -169,8 +171,12 @@ def _builders(cfg: Config, data_dir: pathlib.Path, tmp: pathlib.Path, board: Bal
     def settlement(w, stats):
         return AnsweringSettlement(w, core.ubs, OrderStore(p["orders"], symbol_assets(cfg), checkpoints=False), board)
 
+    def audit(w, stats):
+        return AuditProcess(AuditStage(data_dir, cfg), lambda: w.control.proc("journal")["state"] == DONE,
+                            cfg.persistence.audit_poll_ms)
+
     return {**{name: gateway(k, name) for k, name in enumerate(topology.sources)},
-            "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement}
+            "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement, "audit": audit}
 
 
 class Checkpoints:
