@@ -22,6 +22,7 @@ def _add_bench(sub):
     _add_tool(bsub, "pipeline", "tools.bench_pipeline", "ST vs MT pipeline on the same commands")
     _add_tool(bsub, "wal", "tools.bench_wal", "MT with the WAL synced every batch vs not synced")
     _add_tool(bsub, "gateway", "tools.bench_gateway", "signed orders at fixed offered rates against a real xinf serve")
+    _add_tool(bsub, "push", "tools.bench_push", "WebSocket subscribers on one symbol while orders are placed")
 
 
 def _add_pipeline(sub):

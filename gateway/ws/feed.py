@@ -81,12 +81,11 @@ class _Fill(NamedTuple):
 
 class _Pending:
     """One symbol's depth changes in the current window of one update speed."""
-    __slots__ = ("first", "last", "time_ms", "bids", "asks")
+    __slots__ = ("first", "last", "bids", "asks")
 
     def __init__(self):
         self.first = 0              # U of the window's first diff (0: no diff merged yet)
         self.last = 0
-        self.time_ms = 0
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
 
@@ -194,7 +193,7 @@ class Feed:
         if wants_diff:
             if not pending.first:
                 pending.first = d.first_update_id
-            pending.last, pending.time_ms = d.last_update_id, d.time_ms
+            pending.last = d.last_update_id
             pending.bids.update(d.bids)
             pending.asks.update(d.asks)
         if window_ms not in self._window_timers:
@@ -208,11 +207,12 @@ class Feed:
             timer.cancel()
         pending, self._windows[window_ms] = self._windows[window_ms], {}
         b = self.bn
+        closed_ms = self.hub.now_ms()       # E: when the window's message is made (Binance's event time)
         for symbol_id, p in pending.items():
             s = b.symbols[symbol_id]
             name = depth_stream(s.stream, window_ms)
             if p.first and self._wants(name):
-                self._emit(name, {"e": "depthUpdate", "E": p.time_ms, "s": s.binance, "U": p.first, "u": p.last,
+                self._emit(name, {"e": "depthUpdate", "E": closed_ms, "s": s.binance, "U": p.first, "u": p.last,
                                   "b": self._levels(b, p.bids.items(), s), "a": self._levels(b, p.asks.items(), s)})
             for levels in PARTIAL_LEVELS:
                 name = depth_stream(s.stream, window_ms, levels)
