@@ -9,7 +9,7 @@ file lives under the data dir:
     DIR/orders.db     orders, trades, balances as the queries read them (storage/order_store.py)
     DIR/jwt.secret    the login tokens' key
     DIR/operator.json the operator's API key (deposits, withdrawals): `xinf deposit` signs with it
-    DIR/serve.json    while serving: where, and the supervisor's pid
+    DIR/serve.json    while serving: where (url, ws_url), and the supervisor's pid
 
 Started on a data dir that has a WAL, it recovers first: the core's state
 from the newest snapshot and the WAL after it, the order store brought up to
@@ -67,15 +67,15 @@ class ServeError(RuntimeError):
     """The exchange cannot start as asked (the message says why and what to do)."""
 
 
-def check_port(host: str, port: int) -> None:
-    """Fail before anything starts if another program listens on host:port."""
+def check_port(host: str, port: int, option: str = "--port") -> None:
+    """Fail before anything starts if another program listens on host:port (`option` chooses another)."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:
-            raise ServeError(f"cannot listen on {host}:{port}: {e.strerror} (another server? --port chooses another)") \
-                from None
+            raise ServeError(f"cannot listen on {host}:{port}: {e.strerror} (another server? {option} chooses "
+                             "another)") from None
 
 
 def paths(data_dir: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -255,11 +255,15 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
     p = paths(data_dir)
     _refuse_second(p["serve"])
     check_port(cfg.gateway.host, cfg.gateway.port)
+    if cfg.gateway.ws_port == cfg.gateway.port:
+        raise ServeError(f"the WebSocket port is the HTTP port ({cfg.gateway.port}): --ws-port chooses another")
+    check_port(cfg.gateway.host, cfg.gateway.ws_port, "--ws-port")
     cfg = open_market(data_dir, cfg)
     ensure_operator_key(data_dir)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-serve-"))
     g = cfg.gateway
     url = f"http://{g.host}:{g.port}"
+    ws_url = f"ws://{g.host}:{g.ws_port}"
     board = BalanceBoard.create(shm.instance_name(), cfg.capacity.max_users, max(a.id for a in cfg.assets) + 1)
     try:
         warm_kernels(cfg, tmp, progress)
@@ -276,9 +280,10 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
         def ready(w):
             """Rewritten at every (re)start: the drill finds the processes it may kill here."""
             procs = {n: int(w.control.proc(n)["pid"]) for n in w.topology.names}
-            p["serve"].write_text(json.dumps({"url": url, "pid": os.getpid(), "started": psutil.Process().create_time(),
-                                              "processes": procs, "restarts": len(sup.restarts)}) + "\n")
-            print(f"xinfinity: serving on {url} (API docs: {url}/docs; data: {data_dir}; "
+            p["serve"].write_text(json.dumps({"url": url, "ws_url": ws_url, "pid": os.getpid(),
+                                              "started": psutil.Process().create_time(), "processes": procs,
+                                              "restarts": len(sup.restarts)}) + "\n")
+            print(f"xinfinity: serving on {url} (API docs: {url}/docs; streams on {ws_url}/ws; data: {data_dir}; "
                   f"Ctrl-C stops)", flush=True)
             if on_ready:
                 on_ready(w)
@@ -318,13 +323,16 @@ def add_arguments(ap) -> None:
     add_pipeline_arguments(ap)
     ap.add_argument("--host", default=None, help="address to listen on (default: the config's gateway.host)")
     ap.add_argument("--port", type=int, default=None, help="port (default: the config's gateway.port, 8080)")
+    ap.add_argument("--ws-port", type=int, default=None,
+                    help="the WebSocket streams' port (default: the config's gateway.ws_port, 8081)")
     ap.add_argument("--workers", type=int, default=None, help="gateway processes (default: the config's)")
     ap.add_argument("--data-dir", default="data", help="where the WAL, the stores and the keys live (default ./data)")
 
 
 def main(args) -> int:
     cfg = load_config(args)
-    over = {k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v is not None}
+    over = {k: v for k, v in (("host", args.host), ("port", args.port), ("ws_port", args.ws_port),
+                              ("workers", args.workers)) if v is not None}
     if over:
         cfg = msgspec.structs.replace(cfg, gateway=msgspec.convert(
             {**msgspec.to_builtins(cfg.gateway), **over}, type(cfg.gateway)))

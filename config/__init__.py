@@ -93,9 +93,10 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """`xinf serve`'s HTTP side (gateway/)."""
+    """`xinf serve`'s HTTP and WebSocket sides (gateway/)."""
     host: str = "127.0.0.1"
     port: Annotated[int, Meta(ge=0, le=65535)] = 8080
+    ws_port: Annotated[int, Meta(ge=0, le=65535)] = 8081    # the WebSocket streams (gateway/ws/app.py)
     workers: Annotated[int, Meta(ge=1, le=8)] = 1       # gateway processes, each with its own command ring
     max_body_bytes: AtLeast1 = 16384        # a larger request body is refused (413) unread
     nonce_window_ms: AtLeast1 = 30000       # a signed request's ts_nonce within this of the server's clock

@@ -95,12 +95,12 @@ class App:
 
     def __init__(self, routes: list[Route], authenticator, max_body_bytes: int = 16384,
                  ack_timeout_s: float = 10.0, title: str = "xinfinity", version: str = "0.1.0",
-                 mounts: dict | None = None, ws=None):
+                 mounts: dict | None = None, ws_port: int = 0):
         """`mounts`: path prefix -> an RSGI app that answers that path and every path under it
-        (gateway/binance's /api/v3), in its own shapes; `ws`: what answers WebSocket upgrades
-        (gateway/ws/app.py's WsApp; None: every upgrade is refused 404)."""
+        (gateway/binance's /api/v3), in its own shapes; `ws_port`: where the WebSocket streams
+        are served (gateway/ws/app.py), named when a WebSocket upgrade comes here (404)."""
         self.mounts = dict(mounts or {})
-        self.ws = ws
+        self.ws_port = ws_port
         self.routes = list(routes)
         self.auth = authenticator
         self.max_body_bytes = max_body_bytes
@@ -124,14 +124,18 @@ class App:
 
     # -- RSGI ------------------------------------------------------------------------
     async def __rsgi__(self, scope, proto):
+        if scope.proto != "http":           # granian serves no WebSocket here (make_server)
+            proto.close(404)
+            return
+        if scope.headers.get("upgrade", "").lower() == "websocket":
+            body = self._encoder.encode(api.ErrorEnvelope(api.NO_ROUTE, (
+                f"no WebSocket on this port: the streams are served on port {self.ws_port} "
+                f"(ws://<host>:{self.ws_port}{scope.path})")))
+            proto.response_bytes(404, JSON_HEADERS, body)
+            return
         for prefix, app in self.mounts.items():
             if scope.path == prefix or scope.path.startswith(prefix + "/"):
                 return await app.__rsgi__(scope, proto)
-        if scope.proto != "http":
-            if self.ws is not None:
-                return await self.ws(scope, proto)
-            proto.close(404)
-            return
         try:
             status, body, headers = await self._answer(scope, proto)
         except ProtocolClosed:      # the client left while its body was read: no one to answer

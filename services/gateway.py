@@ -1,14 +1,16 @@
 """A gateway worker process: HTTP and WebSocket in, commands into its ring, answers and streams out.
 
-A thin shell: an asyncio loop running an embedded granian server (every
-worker binds the same port; the kernel spreads connections over them by
-SO_REUSEPORT) whose routes (gateway/routes.py) talk to the pipeline through
-gateway/link.py. Settlement's push stream feeds the worker's market data
-and its WebSocket feed (gateway/push.py). Each step runs the loop for a slice and beats the
+A thin shell: an asyncio loop running an embedded granian server for HTTP
+and the `websockets` library's server for the streams on their own port
+(gateway/ws/app.py); every worker binds the same two ports, the kernel
+spreading connections over them by SO_REUSEPORT. The routes
+(gateway/routes.py) talk to the pipeline through gateway/link.py.
+Settlement's push stream feeds the worker's market data and its WebSocket
+feed (gateway/push.py). Each step runs the loop for a slice and beats the
 heartbeat between slices. On the supervisor's stop it stops taking
-connections, answers what is in flight, closes its command ring (UBSCore
-drains and the close travels down the pipeline), and ends once settlement
-has closed its ack ring.
+connections (WebSocket ones are closed, 1001 going away), answers what is
+in flight, closes its command ring (UBSCore drains and the close travels
+down the pipeline), and ends once settlement has closed its ack ring.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from ..accounts.cli import accounts_db
 from ..accounts.store import AccountStore
 from ..accounts.tokens import TokenIssuer, load_or_create_secret
 from ..config import Config
-from ..gateway.app import build_app, make_server
+from ..gateway.app import build_app, build_ws_app, make_server
 from ..gateway.link import Link
 from ..gateway.push import PushStream
 from ..gateway.ws.feed import Feed
@@ -57,17 +59,25 @@ class GatewayWorker:
             store.cid_text(user_id, row.cid_hash) if (row := store.order(order_id)) is not None else None))
         self.push = PushStream(store, market, feed)
         self.link.on_push = self.push.take
-        app = build_app(self.link, accounts, tokens, g, market=WithHistory(market, open_audit_store(cfg, data_dir)),
-                        hub=hub)
+        app = build_app(self.link, accounts, tokens, g, market=WithHistory(market, open_audit_store(cfg, data_dir)))
         self.server = make_server(app, g.host, g.port, log_enabled=False)
+        self.ws_app = build_ws_app(app, self.link, hub)
+        self.ws_address = (g.host, g.ws_port)
+        self.ws_server = None
+        self.ws_closed = None               # the WebSocket server's wait_closed, once stopping
         self.serving = None
         self.stopping = False
         self.done = False
+
+    async def _listen_ws(self):
+        return await self.ws_app.serve(*self.ws_address)
 
     def step(self) -> bool:
         if self.serving is None:            # the go: serve
             self.push.load()
             self.link.start(self.loop)
+            # Listening at once (a port taken fails here, saying so), as granian does below.
+            self.ws_server = self.loop.run_until_complete(self._listen_ws())
             self.serving = self.loop.create_task(self.server.serve())
         self.loop.run_until_complete(asyncio.sleep(SLICE_S))
         if self.serving.done() and not self.stopping:
@@ -76,7 +86,9 @@ class GatewayWorker:
         if not self.stopping and self.wiring.control.get(STOP):
             self.stopping = True
             self.server.stop()
-        if self.stopping and self.serving.done() and not self.link.pending:
+            self.ws_server.close()
+            self.ws_closed = self.loop.create_task(self.ws_server.wait_closed())
+        if self.stopping and self.serving.done() and self.ws_closed.done() and not self.link.pending:
             self.link.close()
         if self.link.closed and self.link.answered_all:
             self.loop.close()

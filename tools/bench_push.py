@@ -2,11 +2,12 @@
 
 The bench starts `xinf serve` (every_batch) on a fresh data dir, opens
 --subscribers connections in a process of their own (tools/ws_subscribers.py)
-to Binance's combined stream `btcusdt@trade` + `btcusdt@depth@100ms`, and
-climbs the rate ladder: at each offered rate it places signed orders through
-the gateway for --seconds with the open-loop generator of `xinf bench gateway`
-(the same orders: half are takers, so trades come at half the rate), waits a
-second for the last window, and asks the subscribers what they got.
+to its WebSocket port (ServeProcess.ws_port), on Binance's combined stream
+`btcusdt@trade` + `btcusdt@depth@100ms`, and climbs the rate ladder: at each
+offered rate it places signed orders through the gateway for --seconds with
+the open-loop generator of `xinf bench gateway` (the same orders: half are
+takers, so trades come at half the rate), waits a second for the last
+window, and asks the subscribers what they got.
 
 Per rate it prints:
 - delivered = trade messages received over all subscribers / (subscribers x
@@ -61,8 +62,8 @@ def add_arguments(p) -> None:
 class Subscribers:
     """tools/ws_subscribers.py in a subprocess, driven line by line."""
 
-    def __init__(self, port: int, n: int):
-        self.proc = subprocess.Popen([sys.executable, "-m", "xinfinity.tools.ws_subscribers", HOST, str(port),
+    def __init__(self, ws_port: int, n: int):
+        self.proc = subprocess.Popen([sys.executable, "-m", "xinfinity.tools.ws_subscribers", HOST, str(ws_port),
                                       str(n), STREAMS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
         if line != "ready":
@@ -112,7 +113,7 @@ def main(args) -> int:
         fund(server.url, KeyFile.load(server.data_dir / "operator.json"), keys,
              sum(per_key(r, args.seconds, args.connections) for r in rates))
         t0 = time.monotonic()
-        subs = Subscribers(server.port, args.subscribers)
+        subs = Subscribers(server.ws_port, args.subscribers)
         print(f"{args.subscribers} subscribers connected and subscribed in {time.monotonic() - t0:.1f} s", flush=True)
         for rate in rates:
             tid0, _ = market_marks(server.url)

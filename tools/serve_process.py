@@ -38,19 +38,24 @@ def config_with(base, out: pathlib.Path, **pipeline) -> pathlib.Path:
 
 class ServeProcess:
     def __init__(self, data_dir: pathlib.Path, port: int | None = None, log: pathlib.Path | None = None,
-                 args=()):
-        """args: more `xinf serve` arguments (--config, --workers)."""
+                 args=(), ws_port: int | None = None):
+        """port, ws_port: HTTP's and the WebSocket streams' (default: free ones); args: more
+        `xinf serve` arguments (--config, --workers)."""
         self.data_dir = pathlib.Path(data_dir)
         self.port = port or free_port()
+        self.ws_port = ws_port
+        while not self.ws_port or self.ws_port == self.port:
+            self.ws_port = free_port()
         self.url = f"http://{HOST}:{self.port}"
+        self.ws_url = f"ws://{HOST}:{self.ws_port}"         # + /ws, /ws/<stream>, /stream?streams=, /ws-api/v3
         self.log_path = log or self.data_dir.parent / f"serve-{self.port}.log"
         self.log = open(self.log_path, "ab")
         cmd = [sys.executable, "-m", "xinfinity.cli", "serve", "--data-dir", str(self.data_dir),
-               "--port", str(self.port), *map(str, args)]
+               "--port", str(self.port), "--ws-port", str(self.ws_port), *map(str, args)]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def info(self) -> dict | None:
-        """serve.json: url, pid, the processes' pids, restarts (None while there is none)."""
+        """serve.json: url, ws_url, pid, the processes' pids, restarts (None while there is none)."""
         try:
             return json.loads((self.data_dir / "serve.json").read_text())
         except (OSError, ValueError):

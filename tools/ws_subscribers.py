@@ -1,8 +1,9 @@
 """Many WebSocket subscribers in one process: the receiving end of `xinf bench push`.
 
-    python -m xinfinity.tools.ws_subscribers HOST PORT N PATH
+    python -m xinfinity.tools.ws_subscribers HOST WS_PORT N PATH
 
-opens N connections to ws://HOST:PORT/PATH (a Binance combined-stream path,
+opens N connections to ws://HOST:WS_PORT/PATH (WS_PORT: the server's WebSocket
+port, serve.json's ws_url; PATH: a Binance combined-stream path,
 e.g. /stream?streams=btcusdt@trade/btcusdt@depth@100ms), checks each is
 subscribed (LIST_SUBSCRIPTIONS answered), prints `ready`, then takes commands
 on stdin, one per line:

@@ -1,5 +1,6 @@
-"""The WebSocket side of the gateway's RSGI app: which protocol a path speaks,
-and one connection's life.
+"""The gateway's WebSocket server: the `websockets` library's asyncio server, on a
+port of its own (config gateway.ws_port), in the worker's event loop beside
+granian's HTTP server. Which protocol a path speaks:
 
     /ws                      0xInfinity (gateway/ws/zxinf.py); ?token=<JWT> logs in
     /ws/<anything>           Binance raw streams (gateway/ws/binance.py)
@@ -7,28 +8,47 @@ and one connection's life.
     /ws-api/v3               Binance WebSocket API: the user data stream
     anything else            HTTP 404 to the upgrade
 
-A connection: the upgrade is accepted, the hub registers it, one task writes
-its send queue (the only sender) and one reads the client's messages into
-its session; when either ends (the client left, the hub closed it, a send
-failed) both end, its subscriptions go, and the socket closes. A session's
-handler runs on the event loop and never waits: it only queues replies.
+Every worker binds the port with SO_REUSEPORT, as granian does the HTTP one.
+Compression is off (the hub shares one frame among the subscribers of a
+stream: gateway/ws/hub.py); the library sends a ping frame every 20 s on
+every connection and closes one whose pong does not come within 60 s; a
+client message above MAX_MESSAGE_BYTES closes its connection (1009).
+
+A connection: the hub registers it and everything sent to it goes through
+the hub's pending frames; the handler reads the client's messages into its
+session until the connection closes (the client left, the hub closed it, the
+library did), then its subscriptions go. A session's handler runs on the
+event loop and never waits: it only queues replies.
 """
 from __future__ import annotations
 
-import asyncio
 import sys
 import traceback
+from http import HTTPStatus
 from typing import Callable
 from urllib.parse import parse_qs
 
-from granian.rsgi import ProtocolClosed, ProtocolError, WebsocketMessageType
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed
 
 from ..api import ApiError
 from . import binance, zxinf
 from .hub import Hub
 from .streams import Catalog
 
-MAX_MESSAGE_BYTES = 65536           # a client message above this is refused unread (the connection ends)
+MAX_MESSAGE_BYTES = 65536           # a client message above this closes its connection (1009) unread
+INTERNAL_ERROR = 1011
+
+
+def protocol_of(path: str):
+    """The protocol `path` speaks (None: no WebSocket there)."""
+    if path == "/ws":
+        return zxinf.PROTOCOL
+    if path.startswith("/ws/") or path == "/stream":
+        return binance.STREAMS
+    if path == "/ws-api/v3":
+        return binance.API
+    return None
 
 
 class WsApp:
@@ -38,43 +58,33 @@ class WsApp:
         self.hub, self.catalog, self.auth, self.signatures, self.now_ms = (hub, catalog, authenticator, signatures,
                                                                            now_ms)
 
-    async def __call__(self, scope, proto) -> None:
-        path = scope.path
-        if path == "/ws":
-            protocol = zxinf.PROTOCOL
-        elif path.startswith("/ws/") or path == "/stream":
-            protocol = binance.STREAMS
-        elif path == "/ws-api/v3":
-            protocol = binance.API
-        else:
-            proto.close(404)
-            return
-        try:
-            transport = await proto.accept()
-        except (ProtocolClosed, ProtocolError):     # the client left during the handshake
-            return
+    def serve(self, host: str, port: int, **options):
+        """The server on host:port (called and awaited in the running loop, it listens;
+        `.close()` and `await .wait_closed()` stop it). options: more of websockets' serve
+        arguments."""
         hub = self.hub
-        conn = hub.connect(protocol)
-        conn.writer = asyncio.ensure_future(conn.write(transport))
-        tasks = [conn.writer]
+        kwargs = dict(compression=None, reuse_port=True, max_size=MAX_MESSAGE_BYTES,
+                      ping_interval=hub.ping_interval_s, ping_timeout=hub.stall_s, close_timeout=hub.abort_after_s,
+                      process_request=_route)
+        kwargs.update(options)
+        return serve(self.handle, host, port, **kwargs)
+
+    async def handle(self, ws) -> None:
+        path, _, query = ws.request.path.partition("?")
+        hub = self.hub
+        conn = hub.connect(protocol_of(path), ws)
         try:
-            session = self._session(conn, path, parse_qs(scope.query_string))
-            tasks.append(asyncio.ensure_future(self._read(transport, session)))
-            # The socket closes when the last reference to the transport goes: the tasks hold it.
-            del transport
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            session = self._session(conn, path, parse_qs(query))
+            async for data in ws:
+                session.on_message(data)
+        except ConnectionClosed:        # closed without a close frame, or with an error code: the usual end
+            pass
+        except Exception:
+            print(f"gateway ws: {path}: connection {conn.id} failed:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            hub.close(conn, "internal error", INTERNAL_ERROR)
         finally:
             hub.disconnect(conn)
-            for task in tasks:
-                task.cancel()
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-            conn.writer = None          # the task held its connection, which held the task
-            proto.close()
-        for error in outcomes:
-            # A send to a client that has gone fails with ProtocolClosed: the usual end, not a fault.
-            if isinstance(error, Exception) and not isinstance(error, (ProtocolClosed, ProtocolError)):
-                print(f"gateway ws: {path}: connection {conn.id} failed:", file=sys.stderr)
-                traceback.print_exception(error, file=sys.stderr)
 
     def _session(self, conn, path: str, query: dict[str, list[str]]):
         hub = self.hub
@@ -101,19 +111,11 @@ class WsApp:
             session.start(names)
         return session
 
-    async def _read(self, transport, session) -> None:
-        """The client's messages into its session, until it closes."""
-        while True:
-            try:
-                message = await transport.receive()
-            except (ProtocolClosed, ProtocolError):
-                return
-            if message.kind == WebsocketMessageType.close:
-                return
-            data = message.data
-            size = len(data) if isinstance(data, bytes) else len(data.encode())
-            if size > MAX_MESSAGE_BYTES:
-                session.hub.close(session.conn, f"a message of {size} bytes is above the limit of "
-                                                f"{MAX_MESSAGE_BYTES}")
-                return
-            session.on_message(data)
+
+def _route(connection, request):
+    """Refuse an upgrade to a path that speaks no protocol (404) before the handshake."""
+    path = request.path.partition("?")[0]
+    if protocol_of(path) is None:
+        return connection.respond(HTTPStatus.NOT_FOUND, f"no WebSocket at {path}: /ws, /ws/<stream>, "
+                                                        "/stream?streams=a/b or /ws-api/v3\n")
+    return None

@@ -30,8 +30,9 @@ the key known, active and holding READ; a parameter other than apiKey,
 timestamp, recvWindow and signature is refused (-1104). One subscription per
 account per connection; ids count from 0 on each connection.
 
-No server ping frames and no close codes reach the client (gateway/ws/hub.py,
-"Limits"); clients' pings are answered.
+The server sends a ping frame every 20 s and answers clients' pings
+(gateway/ws/app.py); a connection it closes gets a close frame whose code and
+reason say why (1008 for a slow consumer: gateway/ws/hub.py).
 """
 from __future__ import annotations
 
@@ -46,35 +47,10 @@ from .streams import COMBINED, RAW, USER, Catalog, StreamError
 MAX_STREAMS = 1024                  # streams per connection (Binance's limit)
 # Binance's stream error codes (0 unknown property is not used: a request names no property)
 INVALID_VALUE_TYPE, INVALID_REQUEST, INVALID_JSON = 1, 2, 3
-TOO_MANY_REQUESTS = -1003           # the closing notice of a slow consumer
 
 
-class StreamProtocol:
-    """What the hub asks of every Binance stream connection: no keep-alive message (Binance
-    has none but ping frames), an error as the closing notice."""
-
-    @staticmethod
-    def keepalive(now_ms: int) -> None:
-        return None
-
-    @staticmethod
-    def notice(reason: str) -> dict:
-        return {"error": {"code": TOO_MANY_REQUESTS, "msg": f"{reason}; closing"}, "id": None}
-
-
-class ApiProtocol:
-    """The same for WebSocket API connections, whose errors carry a status."""
-
-    @staticmethod
-    def keepalive(now_ms: int) -> None:
-        return None
-
-    @staticmethod
-    def notice(reason: str) -> dict:
-        return {"id": None, "status": 429, "error": {"code": TOO_MANY_REQUESTS, "msg": f"{reason}; closing"}}
-
-
-STREAMS, API = StreamProtocol(), ApiProtocol()
+# The hub's names for the protocols of the connections.
+STREAMS, API = "binance-streams", "binance-api"
 
 
 class StreamSession:

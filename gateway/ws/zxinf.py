@@ -6,9 +6,12 @@
                        {"op":"ping"}                          -> {"type":"pong"}
                        {"op":"login","args":["ZXINF v1.<api_key>.<ts_nonce>.<signature>"]}
                                                               -> {"type":"login","user_id":N}
-    server, each 20 s  {"type":"ping","time":ms}              (a keep-alive; no answer needed)
     any refusal        {"type":"error","code":N,"msg":"..."}  (codes: gateway/api.py)
-    closing            {"type":"close","reason":"..."}        (then the connection ends)
+
+The server sends a ping frame every 20 s (gateway/ws/app.py); a connection it
+closes gets a close frame whose code and reason say why (1008 for a slow
+consumer: gateway/ws/hub.py). `{"op":"pong"}` is taken and ignored (older
+clients answered a keep-alive message this server no longer sends).
 
 **ours**, the login: the signature is the REST one (accounts/signing.py) of
 the request `GET /ws` with an empty body, i.e. over
@@ -35,19 +38,7 @@ LOGIN_METHOD, LOGIN_PATH = "GET", "/ws"     # the request a login signs
 MAX_TOPICS = 1024                           # subscriptions per connection (Binance's limit)
 
 
-class ZxProtocol:
-    """What the hub asks of every 0xInfinity connection."""
-
-    @staticmethod
-    def keepalive(now_ms: int) -> dict:
-        return {"type": "ping", "time": now_ms}
-
-    @staticmethod
-    def notice(reason: str) -> dict:
-        return {"type": "close", "reason": reason}
-
-
-PROTOCOL = ZxProtocol()
+PROTOCOL = "0xinfinity"                     # the hub's name for a /ws connection's protocol
 
 
 class ZxSession:
@@ -70,7 +61,7 @@ class ZxSession:
         op = request.get("op") if isinstance(request, dict) else None
         if op == "ping":
             return self.hub.send(self.conn, {"type": "pong"})
-        if op == "pong":        # an answer to our keep-alive
+        if op == "pong":        # an answer to the keep-alive message earlier servers sent
             return None
         if op not in ("subscribe", "unsubscribe", "login"):
             return self.error(INVALID_PARAMETER, f"op {op!r} is unknown: expected subscribe, unsubscribe, ping "

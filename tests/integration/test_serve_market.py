@@ -26,24 +26,25 @@ def key_json(data, user, *extra) -> dict:
     return json.loads(r.stdout)
 
 
-def point(ex, url: str):
-    rest = f"{url}/api/v3"
+def point(ex, srv):
+    """REST at the server's HTTP port, ccxt.pro's WebSocket URLs at its WebSocket port."""
+    rest = f"{srv.url}/api/v3"
     ex.urls["api"]["public"] = ex.urls["api"]["private"] = rest
     if "ws" not in ex.urls["api"]:      # the REST class
         return ex
-    ex.urls["api"]["ws"]["spot"] = url.replace("http://", "ws://") + "/ws"
-    ex.urls["api"]["ws"]["ws-api"]["spot"] = url.replace("http://", "ws://") + "/ws-api/v3"
+    ex.urls["api"]["ws"]["spot"] = f"{srv.ws_url}/ws"
+    ex.urls["api"]["ws"]["ws-api"]["spot"] = f"{srv.ws_url}/ws-api/v3"
     return ex
 
 
-def rest_client(url: str, key: dict):
+def rest_client(srv, key: dict):
     secret = key.get("secret") or key["secret_pem"]
-    return point(ccxt.binance({"apiKey": key["api_key"], "secret": secret, "options": dict(OPTIONS)}), url)
+    return point(ccxt.binance({"apiKey": key["api_key"], "secret": secret, "options": dict(OPTIONS)}), srv)
 
 
-def pro_client(url: str, key: dict):
+def pro_client(srv, key: dict):
     secret = key.get("secret") or key["secret_pem"]
-    return point(ccxt.pro.binance({"apiKey": key["api_key"], "secret": secret, "options": dict(OPTIONS)}), url)
+    return point(ccxt.pro.binance({"apiKey": key["api_key"], "secret": secret, "options": dict(OPTIONS)}), srv)
 
 
 async def until(call, done, what: str):
@@ -65,7 +66,7 @@ def test_ccxt_and_ccxt_pro_trade_end_to_end_and_a_restart_keeps_the_market(tmp_p
         for user, asset, amount in (("alice", "USDT", "20000"), ("bob", "BTC", "1.5")):
             r = xinf("deposit", "--user", user, "--asset", asset, "--amount", amount, "--data-dir", data)
             assert r.returncode == 0, r.stderr + r.stdout
-        a, b = rest_client(srv.url, alice), rest_client(srv.url, bob)
+        a, b = rest_client(srv, alice), rest_client(srv, bob)
         markets = a.load_markets()
         assert {"BTC/USDT", "ETH/USDT"} <= set(markets)
         assert a.fetch_balance()["USDT"]["free"] == 20000.0
@@ -76,7 +77,7 @@ def test_ccxt_and_ccxt_pro_trade_end_to_end_and_a_restart_keeps_the_market(tmp_p
         assert book["bids"] == [[20000.0, 0.5]] and book["asks"] == []
 
         async def watch_the_trade():
-            pa, pb = pro_client(srv.url, alice), pro_client(srv.url, bob)
+            pa, pb = pro_client(srv, alice), pro_client(srv, bob)
             try:
                 await pa.load_markets()
                 await pb.load_markets()
@@ -121,7 +122,7 @@ def test_ccxt_and_ccxt_pro_trade_end_to_end_and_a_restart_keeps_the_market(tmp_p
 
     srv = Server(data, port)
     try:
-        a = rest_client(srv.url, alice)
+        a = rest_client(srv, alice)
         a.load_markets()
         after = (a.fetch_order_book("BTC/USDT"), a.fetch_trades("BTC/USDT"), a.fetch_ohlcv("BTC/USDT", "1m"))
         assert [after[0]["bids"], after[0]["asks"], after[1], after[2]] == \

@@ -1,5 +1,6 @@
-"""The WebSocket tests' server (serve_ws.py in a subprocess, one per session)
-and what drives it.
+"""The WebSocket tests' server (serve_ws.py in a subprocess, one per session:
+HTTP on one port, the WebSocket streams on another, as `xinf serve`) and what
+drives it.
 
 `Driver` calls the server's /_test/ routes and keeps the sequences the fed
 data must follow (the next depth update id of each symbol, trade ids, seqs),
@@ -29,9 +30,9 @@ import websockets
 from xinfinity.accounts import signing
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-SEND_QUEUE = 64             # the server hub's send queue (small: the slow consumer test fills it)
-PING_INTERVAL_S = 1.0       # the hub's heartbeat (short: a test waits for a 0xInfinity keep-alive)
-ABORT_AFTER_S = 60.0        # a slow consumer's stuck writer is cut off after this (long: the test reads the notice)
+SEND_BUFFER_BYTES = 256 * 1024  # the server hub's bound on a connection's unsent bytes (small: a test passes it)
+PING_INTERVAL_S = 1.0       # the server's ping frames (short: a test waits for them)
+ABORT_AFTER_S = 60.0        # a slow consumer's close handshake is cut off after this (long: the test reads its backlog)
 TIMEOUT_S = 20.0            # the longest any single wait may take on a loaded machine
 BTC_USDT, ETH_USDT = 0, 1
 T0_MS = 1_700_000_000_000
@@ -44,8 +45,9 @@ def free_port() -> int:
 
 
 class Driver:
-    def __init__(self, port: int, info: dict):
-        self.port = port
+    def __init__(self, port: int, ws_port: int, info: dict):
+        self.port = port                # HTTP: the gateway's routes and /_test/
+        self.ws_port = ws_port          # the WebSocket streams
         self.keys = info["keys"]
         self.token = info["token"]
         self.update_ids = {BTC_USDT: 0, ETH_USDT: 0}        # the last u fed, per symbol
@@ -55,7 +57,7 @@ class Driver:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://127.0.0.1:{self.ws_port}"
 
     def control(self, what: str, body: dict | None = None) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT_S)
@@ -109,22 +111,25 @@ class Driver:
 
 @pytest.fixture(scope="session")
 def server():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.ws.serve_ws", str(port), str(SEND_QUEUE),
-                             str(PING_INTERVAL_S), str(ABORT_AFTER_S)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    port = ws_port = free_port()
+    while ws_port == port:
+        ws_port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.ws.serve_ws", str(port), str(ws_port),
+                             str(SEND_BUFFER_BYTES), str(PING_INTERVAL_S), str(ABORT_AFTER_S)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         info = json.loads(proc.stdout.readline() or "{}")
         assert info, proc.stderr.read()
         deadline = time.monotonic() + TIMEOUT_S
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.05)
-        yield Driver(port, info)
+        for p in (ws_port, port):
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                    time.sleep(0.05)
+        yield Driver(port, ws_port, info)
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)
@@ -138,12 +143,8 @@ def connect(server: Driver, path: str, **options):
 
 
 async def recv(ws, timeout: float = TIMEOUT_S) -> dict:
-    """The next message but 0xInfinity's keep-alives."""
-    deadline = time.monotonic() + timeout
-    while True:
-        message = msgspec.json.decode(await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic())))
-        if not (isinstance(message, dict) and message.get("type") == "ping"):
-            return message
+    """The next message."""
+    return msgspec.json.decode(await asyncio.wait_for(ws.recv(), timeout))
 
 
 async def recv_until(ws, predicate, timeout: float = TIMEOUT_S) -> list[dict]:
@@ -158,7 +159,8 @@ async def recv_until(ws, predicate, timeout: float = TIMEOUT_S) -> list[dict]:
 
 async def quiet(ws) -> list[dict]:
     """Everything queued for a 0xInfinity connection before now: ping it, read to the pong
-    (one writer sends in queue order, so nothing queued earlier is still on its way)."""
+    (the hub writes a connection's messages in queue order, so nothing queued earlier is
+    still on its way)."""
     await ws.send('{"op":"ping"}')
     got = await recv_until(ws, lambda m: m.get("type") == "pong")
     return got[:-1]

@@ -18,7 +18,7 @@ from xinfinity.accounts import signing
 from xinfinity.accounts.permissions import READ, TRADE
 from xinfinity.config import Gateway
 from xinfinity.engine import records as R
-from xinfinity.gateway.app import build_app
+from xinfinity.gateway.app import build_app, build_ws_app
 from xinfinity.gateway.ws.feed import Feed
 from xinfinity.gateway.ws.hub import Hub
 from xinfinity.marketdata.types import DepthDiff, DepthSnapshot, Kline, MarketUpdate, PublicTrade, Ticker
@@ -107,20 +107,23 @@ class WsWorld(NamedTuple):
     hub: Hub
     market: FakeMarket
     feed: Feed
-    app: object
+    app: object         # the HTTP side
+    ws_app: object      # the WebSocket side (gateway/ws/app.py's WsApp)
     keys: dict          # name -> Key
     cids: dict          # (user_id, order_id) -> client order id text, what the feed looks up
 
 
-def make_ws_world(send_queue: int, ping_interval_s: float, abort_after_s: float) -> WsWorld:
+def make_ws_world(ws_port: int, send_buffer_bytes: int, ping_interval_s: float, abort_after_s: float) -> WsWorld:
     exchange = FakeExchange()
     store = FakeAccountStore(wall_ms)
     tokens = FakeTokenIssuer()
-    hub = Hub(send_queue=send_queue, ping_interval_s=ping_interval_s, abort_after_s=abort_after_s, now_ms=wall_ms)
+    hub = Hub(send_buffer_bytes=send_buffer_bytes, ping_interval_s=ping_interval_s, abort_after_s=abort_after_s,
+              now_ms=wall_ms)
     market = FakeMarket(exchange.symbols)
     cids = {}                                       # (user, order) -> client order id text
     feed = Feed(hub, exchange.assets, exchange.symbols, market, lambda user_id, order_id: cids.get((user_id, order_id)))
-    app = build_app(exchange, store, tokens, Gateway(), now_ms=wall_ms, market=market, hub=hub)
+    app = build_app(exchange, store, tokens, Gateway(ws_port=ws_port), now_ms=wall_ms, market=market)
+    ws_app = build_ws_app(app, exchange, hub, now_ms=wall_ms)
     keys = {}
     for name, kind, permissions in (("alice", "ed25519", READ | TRADE), ("bob", "hmac", READ | TRADE),
                                     ("carol", "ed25519", TRADE)):
@@ -128,4 +131,4 @@ def make_ws_world(send_queue: int, ping_interval_s: float, abort_after_s: float)
         new = store.create_api_key(user_id, "", permissions, kind)
         secret = bytes.fromhex(new.secret_hex) if kind == signing.ED25519 else new.secret_hex.encode()
         keys[name] = Key(new.api_key, secret, kind, user_id)
-    return WsWorld(exchange, store, tokens, hub, market, feed, app, keys, cids)
+    return WsWorld(exchange, store, tokens, hub, market, feed, app, ws_app, keys, cids)

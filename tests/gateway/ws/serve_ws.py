@@ -1,15 +1,17 @@
 """Serve the gateway with its WebSocket side over fakes, for the WebSocket tests:
-`python -m tests.gateway.ws.serve_ws PORT SEND_QUEUE PING_INTERVAL_S ABORT_AFTER_S`.
+`python -m tests.gateway.ws.serve_ws PORT WS_PORT SEND_BUFFER_BYTES PING_INTERVAL_S ABORT_AFTER_S`.
 
 Prints one JSON line (the users' keys, a login token of alice's) once the app
-is built, then serves until SIGTERM or SIGINT. Besides the gateway's routes,
-POST /_test/<what> drives the server from the test (a JSON body, a JSON answer):
+is built, then serves HTTP on PORT (granian) and the WebSocket streams on
+WS_PORT (gateway/ws/app.py), as a gateway worker does, until SIGTERM or
+SIGINT. Besides the gateway's routes, POST /_test/<what> on PORT drives the
+server from the test (a JSON body, a JSON answer):
 
     market     {"updates": [MarketUpdate as lists], "now_ms"}: FakeMarket.apply, then Feed.market,
                for each update in turn (one loop turn: all in one depth window)
     private    {"orders", "trades", "balances": [event fields], "ts_ns": {seq: ns}}: Feed.private
     publish    {"key", "message", "count"}: Hub.publish `count` times, message + {"i": n}
-    stats      {"key"}: the key's subscribers, the hub's connections, encodes, slow consumers
+    stats      {"key"}: the key's subscribers, the hub's connections, encodes, slow consumers, flushes
     cid        {"user_id", "order_id", "cid"}: the client order id the feed's lookup answers
 """
 from __future__ import annotations
@@ -68,15 +70,15 @@ class Control:
     def stats(self, body):
         hub = self.w.hub
         return {"subscribers": hub.subscribers(key_of(body.get("key", ""))), "connections": len(hub.connections),
-                "encodes": hub.encodes, "slow_consumers": hub.slow_consumers}
+                "encodes": hub.encodes, "slow_consumers": hub.slow_consumers, "flushes": hub.flushes}
 
     def cid(self, body):
         self.w.cids[(body["user_id"], body["order_id"])] = body["cid"]
         return {}
 
 
-async def main(port: int, send_queue: int, ping_interval_s: float, abort_after_s: float):
-    w = make_ws_world(send_queue, ping_interval_s, abort_after_s)
+async def main(port: int, ws_port: int, send_buffer_bytes: int, ping_interval_s: float, abort_after_s: float):
+    w = make_ws_world(ws_port, send_buffer_bytes, ping_interval_s, abort_after_s)
     keys = {}
     for name, k in w.keys.items():
         keys[name] = {"api_key": k.api_key, "secret": k.secret.hex(), "kind": k.kind, "user_id": k.user_id,
@@ -88,12 +90,17 @@ async def main(port: int, send_queue: int, ping_interval_s: float, abort_after_s
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await serve_forever(Control(w), "127.0.0.1", port, stop=stop, log_enabled=False)
+    ws_server = await w.ws_app.serve("127.0.0.1", ws_port)
+    try:
+        await serve_forever(Control(w), "127.0.0.1", port, stop=stop, log_enabled=False)
+    finally:
+        ws_server.close()
+        await ws_server.wait_closed()
     print("stopped", flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])))
     # As serve_fake.py: granian's threads may abort the interpreter's finalization; leave at once.
     sys.stdout.flush()
     os._exit(0)

@@ -1,5 +1,6 @@
-"""The feed in-process: a hub whose connections have no writer, so what the feed
-queued for each can be read back from its send queue."""
+"""The feed in-process: a hub whose connections have no socket, so what the feed
+queued for each can be read back from its pending frames (the hub writes them
+at the end of the loop turn; these tests read them before)."""
 from __future__ import annotations
 
 import asyncio
@@ -29,14 +30,26 @@ def world():
     return hub, Feed(hub, exchange.assets, exchange.symbols, FakeMarket(exchange.symbols), client_order_id), lookups
 
 
+class Unsent:
+    """A connection's socket that is closing: the hub writes nothing to it."""
+    class protocol:
+        state = None
+
+
 def queued(conn) -> list[dict]:
-    return [msgspec.json.decode(m) for m in conn.queue]
+    """The messages pending for `conn`: its text frames' payloads."""
+    out = []
+    for frame in conn.pending:
+        assert frame[0] == 0x81, "a final text frame"
+        n = frame[1]
+        out.append(msgspec.json.decode(frame[{126: 4, 127: 10}.get(n, 2):]))
+    return out
 
 
 def test_execution_reports_name_what_each_order_event_did():
     async def run():
         hub, feed, lookups = world()
-        zx, api = hub.connect(zxinf.PROTOCOL), hub.connect(binance.API)
+        zx, api = hub.connect(zxinf.PROTOCOL, Unsent), hub.connect(binance.API, Unsent)
         hub.subscribe(zx, ("zx", "order.update", ALICE), ALICE)
         hub.subscribe(api, ("user", ALICE, 3), ALICE)
         events = [

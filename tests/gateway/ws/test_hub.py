@@ -1,14 +1,17 @@
-"""The hub behind a real granian server: fan-out encodes once, a slow consumer
-is closed without holding anyone up, keep-alives."""
+"""The hub behind a real server: fan-out encodes once and writes each subscriber
+once per loop turn, a slow consumer is closed (1008) without holding anyone
+up, ping frames."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import time
 
 import websockets
 
-from tests.gateway.ws.conftest import BTC_USDT, SEND_QUEUE, TIMEOUT_S, connect, quiet, recv, recv_until
+from tests.gateway.ws.conftest import BTC_USDT, SEND_BUFFER_BYTES, TIMEOUT_S, connect, quiet, recv
 
 SUBSCRIBERS = 1000
 MESSAGES = 5
@@ -23,11 +26,12 @@ def test_a_thousand_subscribers_each_receive_every_message_encoded_once(server):
                 connections += await asyncio.gather(*(connect(server, f"/ws/{name}", max_queue=MESSAGES + 1)
                                                       for _ in range(100)))
             await server.wait_subscribers(["raw", name], SUBSCRIBERS)
-            before = (await server.acontrol("stats"))["encodes"]
+            before = await server.acontrol("stats")
             trades = [server.trade(1, 2_000_00 + i, 10**8, 1_700_000_000_000 + i) for i in range(MESSAGES)]
             started = time.monotonic()
             await server.acontrol("market", {"updates": [{"trades": trades}]})
-            encodes = (await server.acontrol("stats"))["encodes"] - before
+            after = await server.acontrol("stats")
+            encodes, flushes = after["encodes"] - before["encodes"], after["flushes"] - before["flushes"]
             got = await asyncio.gather(*(asyncio.gather(*(recv(ws) for _ in range(MESSAGES)))
                                          for ws in connections))
             elapsed = time.monotonic() - started
@@ -35,15 +39,17 @@ def test_a_thousand_subscribers_each_receive_every_message_encoded_once(server):
             await asyncio.gather(*(ws.close() for ws in connections))
         print(f"{SUBSCRIBERS} subscribers x {MESSAGES} messages delivered in {elapsed:.2f} s")
         assert encodes == MESSAGES
+        assert flushes == SUBSCRIBERS       # one loop turn published them: one write per subscriber
         assert [m["a"] for m in got[0]] == [t[0] for t in trades]
         assert all(messages == got[0] for messages in got)
     asyncio.run(run())
 
 
 def test_a_slow_consumer_is_closed_and_a_fast_one_keeps_receiving(server):
-    """Two subscribers of one topic; one stops reading. Once the kernel's buffers and its
-    send queue are full it is closed, and the other has received every message in order.
-    Reading again, the slow one gets what had been sent to it, then why it was closed."""
+    """Two subscribers of one topic; one stops reading. Once the kernel's buffers are full and
+    the server holds more than SEND_BUFFER_BYTES for it, it is closed, and the other has
+    received every message in order. Reading again, the slow one gets what had been written
+    to it, then a close frame with code 1008 that says why."""
     topic = "market.trade.ETH_USDT"
     pad = "x" * 65536
 
@@ -65,37 +71,89 @@ def test_a_slow_consumer_is_closed_and_a_fast_one_keeps_receiving(server):
                 if stats["slow_consumers"] > before:
                     break
                 assert time.monotonic() < deadline, f"{sent} messages and no slow consumer"
+            stats = await server.acontrol("stats", {"key": topic})
             assert stats["subscribers"] == 1         # only the fast one is left on the topic
             for _ in range(3):                       # and it still hears everything
                 stats = await server.acontrol("publish", {"key": topic, "message": {"type": "later"}, "count": 1})
                 assert (await recv(fast))["type"] == "later"
-            backlog = await recv_until(slow, lambda m: m["type"] == "close", timeout=TIMEOUT_S)
+            backlog = []
             try:
-                await asyncio.wait_for(slow.recv(), TIMEOUT_S)
-                raise AssertionError("the slow consumer's connection stayed open")
-            except websockets.ConnectionClosed:
-                pass
+                while True:
+                    backlog.append(await recv(slow))
+            except websockets.ConnectionClosed as e:
+                closed = e
             assert await quiet(fast) == []
-        *bulk, close = backlog
-        print(f"closed after {sent} messages; the slow consumer had {len(bulk)} of them on their way")
-        assert close == {"type": "close", "reason": f"slow consumer: {SEND_QUEUE} messages were waiting to be sent"}
-        assert [m["i"] for m in bulk] == [i % 8 for i in range(len(bulk))]
-        assert len(bulk) < sent
+        print(f"closed after {sent} messages; the slow consumer had {len(backlog)} of them on their way")
+        assert closed.rcvd is not None, "no close frame came"
+        assert closed.rcvd.code == 1008
+        assert closed.rcvd.reason == f"slow consumer: more than {SEND_BUFFER_BYTES} bytes were waiting to be sent"
+        assert [m["i"] for m in backlog] == [i % 8 for i in range(len(backlog))]
+        assert all(m["type"] == "bulk" for m in backlog) and len(backlog) < sent
     asyncio.run(run())
 
 
-def test_0xinfinity_connections_get_a_keepalive_and_binance_ones_do_not(server):
+async def raw_frames(server, path: str):
+    """A bare WebSocket client (no library answering pings for it): (reader, writer) after the
+    handshake. Frames are read with read_frame."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ws_port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return reader, writer
+
+
+async def read_frame(reader) -> tuple[int, bytes]:
+    """(opcode, payload) of the server's next frame (unmasked)."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(await reader.readexactly(2), "big")
+    elif n == 127:
+        n = int.from_bytes(await reader.readexactly(8), "big")
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
+def test_both_protocols_get_ping_frames_and_no_keepalive_messages(server):
+    """The server pings every PING_INTERVAL_S (1 s here) with real ping frames, on a 0xInfinity
+    and on a Binance connection alike; no text message comes but the protocol's own."""
+    async def run():
+        for path in ("/ws", "/ws/btcusdt@trade"):
+            reader, writer = await raw_frames(server, path)
+            try:
+                texts = []
+                while True:
+                    opcode, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT_S)
+                    if opcode == 0x9:
+                        break
+                    assert opcode == 0x1, (path, opcode, payload)
+                    texts.append(json.loads(payload))
+                assert texts == ([{"type": "connected", "user_id": 0}] if path == "/ws" else []), path
+            finally:
+                writer.close()
+    asyncio.run(run())
+
+
+def test_clients_pings_are_answered_and_a_binance_connection_gets_only_its_streams(server):
     async def run():
         async with connect(server, "/ws") as zx, connect(server, "/ws/btcusdt@trade") as binance:
             assert (await recv(zx))["type"] == "connected"
-            ping = json.loads(await asyncio.wait_for(zx.recv(), TIMEOUT_S))
-            assert ping["type"] == "ping" and isinstance(ping["time"], int)
-            # a client's ping frame is answered (by the server's WebSocket layer)
             await asyncio.wait_for(await binance.ping(), TIMEOUT_S)
             await asyncio.wait_for(await zx.ping(), TIMEOUT_S)
             await server.wait_subscribers(["raw", "btcusdt@trade"], 1)
             trade = server.trade(BTC_USDT, 30_000_00, 10**8, 1_700_000_000_000)
             await server.acontrol("market", {"updates": [{"trades": [trade]}]})
-            # its first message: no keep-alive came before, though one has come to the 0xInfinity connection
             assert json.loads(await asyncio.wait_for(binance.recv(), TIMEOUT_S))["e"] == "trade"
+    asyncio.run(run())
+
+
+def test_an_upgrade_to_the_http_port_is_refused_naming_the_websocket_port(server):
+    async def run():
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=TIMEOUT_S):
+                raise AssertionError("the HTTP port took a WebSocket")
+        except websockets.InvalidStatus as e:
+            assert e.response.status_code == 404
+            assert f"served on port {server.ws_port}" in e.response.body.decode()
     asyncio.run(run())
