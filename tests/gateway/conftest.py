@@ -11,7 +11,14 @@ the routes: FakeExchange locks balances and rests orders but never matches
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import pathlib
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from typing import NamedTuple
 
 import msgspec
@@ -415,3 +422,34 @@ def make_world(config=Gateway(), market=None) -> World:
 @pytest.fixture
 def world() -> World:
     return make_world()
+
+
+# -- a real granian server over the fakes, in a subprocess ------------------------------------
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def served(module: str, args: list, ports: list[int], timeout_s: float = 20):
+    """Run `python -m <module> <args>` (a serve_*.py of these tests), which prints one JSON line
+    once its app is built and "stopped" when SIGTERM has stopped it; yields that JSON once every
+    port in `ports` takes connections, and checks the clean stop afterwards."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline() or "{}")
+        assert info, proc.stderr.read()
+        deadline = time.monotonic() + timeout_s
+        for port in ports:
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                    time.sleep(0.05)
+        yield info
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out, err
+    assert "Traceback" not in err, err

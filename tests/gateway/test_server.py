@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import pathlib
 import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
+from tests.gateway.conftest import served
 from xinfinity.accounts import signing
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 ORDER = json.dumps({"symbol": "BTC_USDT", "side": "BUY", "order_type": "LIMIT", "price": "30000",
                     "qty": "0.5"}).encode()
 
@@ -27,26 +23,10 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.serve_fake", str(port)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(proc.stdout.readline() or "{}")
-        assert info, proc.stderr.read()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.05)
+    with served("tests.gateway.serve_fake", [port], [port]) as info:
         info["port"] = port
         info["nonce"] = info["clock_ms"]
         yield info
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "stopped" in out, err
 
 
 def call(server, method, path, body=b"", key=None, headers=None):

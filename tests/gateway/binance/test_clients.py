@@ -4,17 +4,12 @@ keys made by `xinf apikey create --json`: they read what the fakes hold and
 trade, with an HMAC key and with an Ed25519 key each."""
 from __future__ import annotations
 
-import json
-import pathlib
-import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.gateway.binance.conftest import FakeMarketData, seed_market, seed_user_trades
-from tests.gateway.conftest import BTC_USDT, FakeExchange
+from tests.gateway.conftest import BTC_USDT, FakeExchange, served
 from tests.gateway.test_server import free_port
 from xinfinity.config import DEFAULT_SYMBOLS
 
@@ -22,33 +17,16 @@ ccxt = pytest.importorskip("ccxt")
 binance_client = pytest.importorskip("binance.client")
 pytestmark = pytest.mark.slow
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
     data_dir = tmp_path_factory.mktemp("binance_accounts")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.binance.serve_binance", str(port), str(data_dir)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(proc.stdout.readline() or "{}")
-        assert info, proc.stderr.read()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                time.sleep(0.05)
+    with served("tests.gateway.binance.serve_binance", [port, data_dir], [port]) as info:
         info["url"] = f"http://127.0.0.1:{port}/api/v3"
         info["market"] = seed_market(FakeMarketData(DEFAULT_SYMBOLS), info["t0_ms"])
         yield info
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "stopped" in out, err
 
 
 def user_trades(info, user):

@@ -16,10 +16,7 @@ import hmac
 import http.client
 import itertools
 import json
-import pathlib
 import socket
-import subprocess
-import sys
 import time
 
 import msgspec
@@ -27,9 +24,9 @@ import nacl.signing
 import pytest
 import websockets
 
+from tests.gateway.conftest import served
 from xinfinity.accounts import signing
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 SEND_BUFFER_BYTES = 256 * 1024  # the server hub's bound on a connection's unsent bytes (small: a test passes it)
 PING_INTERVAL_S = 1.0       # the server's ping frames (short: a test waits for them)
 ABORT_AFTER_S = 60.0        # a slow consumer's close handshake is cut off after this (long: the test reads its backlog)
@@ -114,27 +111,9 @@ def server():
     port = ws_port = free_port()
     while ws_port == port:
         ws_port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gateway.ws.serve_ws", str(port), str(ws_port),
-                             str(SEND_BUFFER_BYTES), str(PING_INTERVAL_S), str(ABORT_AFTER_S)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        info = json.loads(proc.stdout.readline() or "{}")
-        assert info, proc.stderr.read()
-        deadline = time.monotonic() + TIMEOUT_S
-        for p in (ws_port, port):
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", p), timeout=1).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
-                    time.sleep(0.05)
+    with served("tests.gateway.ws.serve_ws", [port, ws_port, SEND_BUFFER_BYTES, PING_INTERVAL_S, ABORT_AFTER_S],
+                [ws_port, port], TIMEOUT_S) as info:
         yield Driver(port, ws_port, info)
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "stopped" in out, err
-    assert "Traceback" not in err, err
 
 
 def connect(server: Driver, path: str, **options):
