@@ -36,12 +36,10 @@ class PushStream:
         feed: gateway/ws's Feed (None: market data only)."""
         self.store, self.market, self.feed = store, market, feed
         self.now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
-        self.loads = 0
 
     def load(self) -> None:
         seq, open_orders, trades = self.store.market_state(TRADES_LOADED)
         self.market.load(seq, open_orders, trades)
-        self.loads += 1
 
     def take(self, recs: np.ndarray) -> None:
         gaps = np.flatnonzero(recs["kind"] == R.PUSH_GAP)
