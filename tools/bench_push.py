@@ -20,7 +20,8 @@ Per rate it prints:
 - delivery latency p50/p99/max: a trade from its order's entry time (T: the
   whole path, HTTP, the pipeline, the WAL's fsync, settlement, the fan-out),
   a depth diff from when its window closed (E: the fan-out);
-- the orders' acknowledgement rate and the server's CPU.
+- the orders' acknowledgement rate, and the cores the server (its gateway
+  worker apart) and the subscribers' process used: all share this machine.
 A rate is kept up with when every order is acknowledged (>= 0.95 x offered),
 delivered is complete, depth is whole, and the delivery p99 < --p99-bound-ms.
 Ends with the highest rate kept up with, then `delivered=…/…` and
@@ -35,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import psutil
 
 from xinfinity.accounts.signing import HMAC
 from xinfinity.app.st import add_config_argument
@@ -68,6 +71,10 @@ class Subscribers:
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             raise RuntimeError(f"the subscribers did not get ready: {line!r} (exit {self.proc.poll()})")
+
+    def cpu_sec(self) -> float:
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return t.user + t.system
 
     def ask(self, command: str) -> str:
         self.proc.stdin.write(command + "\n")
@@ -118,13 +125,15 @@ def main(args) -> int:
         for rate in rates:
             tid0, _ = market_marks(server.url)
             subs.ask("reset")
-            cpu0 = server.cpu_sec()
+            cpu0, sub_cpu0 = server.cpu_sec(), subs.cpu_sec()
             n_each = per_key(rate, args.seconds, args.connections)
             reqs = order_requests(keys, n_each, 1000.0 * args.connections / rate, f"{HOST}:{server.port}")
             rep = run_open_loop(HOST, server.port, reqs, rate, args.connections, pinned=True,
                                 timeout_sec=REQUEST_TIMEOUT_SEC)
             time.sleep(1.0)             # the last 100 ms window, and what is still on its way
-            cpu = sum(server.cpu_sec().values()) - sum(cpu0.values())
+            cpu0_now = server.cpu_sec()
+            cpu = {k: v - cpu0[k] for k, v in cpu0_now.items() if k in cpu0}
+            sub_cpu = subs.cpu_sec() - sub_cpu0
             tid1, last_update_id = market_marks(server.url)
             got = json.loads(subs.ask("report"))
             expected = args.subscribers * (tid1 - tid0)
@@ -140,8 +149,10 @@ def main(args) -> int:
                   f"{got['gaps']}, last u {got['last_u_min']}..{got['last_u_max']} (REST lastUpdateId {last_update_id}); "
                   f"delivery ms "
                   f"trade p50 {tr['p50_ms']:.1f} p99 {tr['p99_ms']:.1f} max {tr['max_ms']:.1f}, depth p50 "
-                  f"{dp['p50_ms']:.1f} p99 {dp['p99_ms']:.1f} max {dp['max_ms']:.1f}; server cpu "
-                  f"{cpu / rep.window_sec:.2f} cores; kept up: {'yes' if kept else 'no'}", flush=True)
+                  f"{dp['p50_ms']:.1f} p99 {dp['p99_ms']:.1f} max {dp['max_ms']:.1f}; cores used: server "
+                  f"{sum(cpu.values()) / rep.window_sec:.2f} (of which the gateway worker "
+                  f"{sum(v for k, v in cpu.items() if k.startswith('gateway')) / rep.window_sec:.2f}), "
+                  f"subscribers {sub_cpu / rep.window_sec:.2f}; kept up: {'yes' if kept else 'no'}", flush=True)
             if got["lost"]:
                 print(f"  {got['lost']} subscriber connections were closed by the server", flush=True)
                 break
