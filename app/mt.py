@@ -7,9 +7,12 @@ exactly the files `xinf pipeline st` writes; perf.txt has the pipeline's time
 (first command published to last event merged) and each process's figures:
 time in steps that did work, steps, sleeps on its semaphore, and UBSCore's
 stalls (commands that waited for every earlier seq to settle) and their time.
+While it runs, OUT/metrics.json names the run's metrics segment (runtime/metrics.py):
+`xinf dashboard --data-dir OUT` shows it live.
 """
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -29,6 +32,7 @@ from xinfinity.config import Capacity, Config, Pipeline, load_yaml
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named_arrays, prefault_all
 from xinfinity.ipc.shm import instance_name as shm_instance
+from xinfinity.ipc.shm import part_name
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.runtime.control import PROC_STATS
 from xinfinity.runtime.topology import DATASET, ingestion_sources
@@ -49,6 +53,9 @@ from xinfinity.edge.dataset import load_dataset
 from xinfinity.storage.recovery import recover
 from xinfinity.edge.sink import Sink, write_finals
 from xinfinity.app.st import ROOT, add_config_argument
+
+
+METRICS_HANDLE = "metrics.json"     # in the out dir while a run goes on: its metrics segment's name
 
 
 class Resumed(NamedTuple):
@@ -275,11 +282,17 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()} {psutil.Process().create_time():.3f}\n")   # pid and start: pids are reused
         old_usr1 = signal.signal(signal.SIGUSR1, lambda *_: scheduler.request())
+    handle = out_dir / METRICS_HANDLE if out_dir else None
+    if handle:                              # `xinf dashboard --data-dir OUT` finds the run here
+        handle.write_text(json.dumps({"metrics": part_name(shm_instance(), "metrics"), "pid": os.getpid(),
+                                      "started": psutil.Process().create_time()}) + "\n")
     try:
         stats = sup.run(on_ready, watch_run, (signal.SIGTERM, signal.SIGINT) if until_stopped else ())
         if scheduler:
             scheduler.finish()
     finally:
+        if handle:
+            handle.unlink(missing_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         if pid_file:
             signal.signal(signal.SIGUSR1, old_usr1)

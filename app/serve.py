@@ -9,7 +9,8 @@ file lives under the data dir:
     DIR/orders.db     orders, trades, balances as the queries read them (storage/order_store.py)
     DIR/jwt.secret    the login tokens' key
     DIR/operator.json the operator's API key (deposits, withdrawals): `xinf deposit` signs with it
-    DIR/serve.json    while serving: where (url, ws_url), and the supervisor's pid
+    DIR/serve.json    while serving: where (url, ws_url), the supervisor's pid, the metrics segment
+                      (`xinf dashboard --data-dir DIR` reads it)
 
 Started on a data dir that has a WAL, it recovers first: the core's state
 from the newest snapshot and the WAL after it, the order store brought up to
@@ -173,7 +174,7 @@ def _builders(cfg: Config, data_dir: pathlib.Path, tmp: pathlib.Path, board: Bal
 
     def audit(w, stats):
         return AuditProcess(AuditStage(data_dir, cfg), lambda: w.control.proc("journal")["state"] == DONE,
-                            cfg.persistence.audit_poll_ms)
+                            cfg.persistence.audit_poll_ms, w.metrics)
 
     return {**{name: gateway(k, name) for k, name in enumerate(topology.sources)},
             "ubscore": ubscore, "matching": matching, "journal": journal, "settlement": settlement, "audit": audit}
@@ -282,7 +283,7 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
             procs = {n: int(w.control.proc(n)["pid"]) for n in w.topology.names}
             p["serve"].write_text(json.dumps({"url": url, "ws_url": ws_url, "pid": os.getpid(),
                                               "started": psutil.Process().create_time(), "processes": procs,
-                                              "restarts": len(sup.restarts)}) + "\n")
+                                              "restarts": len(sup.restarts), "metrics": sup.metrics.name}) + "\n")
             print(f"xinfinity: serving on {url} (API docs: {url}/docs; streams on {ws_url}/ws; data: {data_dir}; "
                   f"Ctrl-C stops)", flush=True)
             if on_ready:

@@ -85,6 +85,9 @@ class Pipeline(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # CPU cores per process; a process not named here may run on any core.
     # Empty: UBSCore and the ME get a core each (when there are two or more).
     cores: dict[ProcessName, list[AtLeast0]] = {}
+    # Per-stage latency histograms and counters in shared memory (runtime/metrics.py, `xinf dashboard`);
+    # false: nothing is recorded (the segment still exists, empty).
+    metrics: bool = True
 
     def __post_init__(self):
         # A ring indexes its slots with `seq & (capacity - 1)` (ipc/ring.py).

@@ -60,6 +60,9 @@ class Link:
         self.acks = wiring.rings[ack_ring(name)]
         self.pushes = wiring.rings[push_ring(name)]
         self.on_push = None         # called on the loop with each batch of PUSH records (services/gateway.py)
+        # Metrics (runtime/metrics.py): each command's entry time to its answer here (the ack wait).
+        self.metrics = wiring.metrics
+        self.row_ack = self.metrics.row("gateway.ack", name)
         self.next_tag = 1
         self.pending: dict[int, asyncio.Future] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -132,7 +135,8 @@ class Link:
         self.next_tag = (tag + 1) & 0xFFFFFFFF or 1
         # One pack into the record's layout (field by field costs ~20 us); its own bytes: another
         # request may run while this one waits for room.
-        words = np.frombuffer(_CMD_PACK.pack(0, time.time_ns(), order_id, user_id, price, qty, amount, -1, symbol,
+        ts = time.time_ns()
+        words = np.frombuffer(_CMD_PACK.pack(0, ts, order_id, user_id, price, qty, amount, -1, symbol,
                                              kind, side, order_type, tif, self.source, 0, tag, cid),
                               np.uint64).reshape(1, -1)
         fut = self.loop.create_future()
@@ -145,7 +149,9 @@ class Link:
             await asyncio.sleep(0.0005)
         self.waker.published()
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+            ack = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+            self.metrics.value(self.row_ack, time.time_ns() - ts)
+            return ack
         except asyncio.TimeoutError:
             raise TimeoutError(f"not acknowledged within {self.timeout:g} s; the command may still complete") \
                 from None

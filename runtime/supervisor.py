@@ -15,6 +15,10 @@
 - With a `recover` callback (a pipeline with a WAL), a crash is followed by a
   restart instead, up to `max_restarts` times: the callback rebuilds the state
   from the WAL and gives the builders of the new processes (app/mt.py).
+- The metrics segment (runtime/metrics.py) is made once per `run()`, so its
+  figures span restarts; the supervisor itself writes the gauges no process
+  owns (ring occupancy, each process's pid, state and heartbeat, UBSCore's
+  stalls, restarts) every METRICS_PERIOD_S while it watches.
 """
 from __future__ import annotations
 
@@ -32,12 +36,14 @@ import psutil
 from ..config import Pipeline
 from ..ipc import shm
 from .control import DONE, FAILED, READY, RUNNING, STATE_NAMES, STOP, T_END, T_START
+from .metrics import Metrics
 from .topology import DATASET, DEFAULT_CORES, Topology
 from .wiring import Wiring
 
 # A builder makes a process's service in the child: (wiring, stats) -> object
 # with step() -> bool and a `done` attribute; an optional `finish()` runs after.
 Builder = Callable
+METRICS_PERIOD_S = 0.1
 
 
 class PipelineError(RuntimeError):
@@ -130,6 +136,8 @@ class Supervisor:
         self.restarts: list[Restart] = []
         self.stopping = False       # a clean stop was asked for (it outlives a restart)
         self.poll_s = 0.01          # how often the watch runs (a process's death is seen at once)
+        self.metrics: Metrics | None = None
+        self.metrics_at = 0.0
 
     def run(self, on_ready: Callable[[Wiring], None] | None = None,
             watch: Callable[["Supervisor"], None] | None = None, stop_signals=()) -> dict:
@@ -140,6 +148,9 @@ class Supervisor:
         (service mode: SIGTERM, SIGINT): each asks for a clean stop, which
         drains every ring; a source that holds its ring open ends only then."""
         old = {s: signal.signal(s, lambda *_: self.stop()) for s in stop_signals}
+        shm.cleanup_stale()
+        self.metrics = Metrics.create(shm.part_name(shm.instance_name(), "metrics"), self.topology,
+                                      getattr(self.cfg, "metrics", True))
         try:
             while True:
                 try:
@@ -151,14 +162,16 @@ class Supervisor:
                           f"({len(self.restarts) + 1} of at most {self.max_restarts})", file=sys.stderr, flush=True)
                     self.builders = self.recover()
                     self.restarts.append(Restart(str(e), 0.0))
+                    self.metrics.set("restarts", len(self.restarts))
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+            self.metrics.close()
 
     def _run_once(self, on_ready, watch) -> dict:
         shm.cleanup_stale()
         self.procs = {}
-        self.wiring = w = Wiring.create(self.cfg, topology=self.topology)
+        self.wiring = w = Wiring.create(self.cfg, topology=self.topology, metrics=self.metrics)
         if self.stopping:
             w.control.put(STOP, 1)
         names = self.topology.names
@@ -181,6 +194,7 @@ class Supervisor:
             for p in self.procs.values():
                 p.join()
             self._check_exits()
+            self._sample_metrics()
             stats = {n: {f: int(w.control.proc(n)[f]) for f in w.control.procs.dtype.names if f != "reserved"}
                      for n in names}
             stats["pipeline"] = {"t_start": w.control.get(T_START), "t_end": w.control.get(T_END)}
@@ -205,6 +219,9 @@ class Supervisor:
             if watch:
                 watch(self)
             now = time.monotonic()
+            if now - self.metrics_at >= METRICS_PERIOD_S:
+                self.metrics_at = now
+                self._sample_metrics()
             for n in self.topology.names:
                 st = w.control.proc(n)
                 hb = int(st["heartbeat"])
@@ -213,6 +230,19 @@ class Supervisor:
                 elif now - beats[n][1] > self.cfg.heartbeat_timeout_s:
                     raise PipelineError(f"{n} (pid {self.procs[n].pid}) stopped responding: no heartbeat "
                                         f"for {self.cfg.heartbeat_timeout_s:g} s during {phase}")
+
+    def _sample_metrics(self) -> None:
+        """The gauges the supervisor owns: ring occupancy, each process's pid, state and heartbeat, stalls."""
+        m, w = self.metrics, self.wiring
+        if m is None or w is None:
+            return
+        for name, ring in w.rings.items():
+            m.set(f"ring.{name}", ring.available())
+        for n in self.topology.names:
+            st = w.control.proc(n)
+            for f in ("pid", "state", "heartbeat"):
+                m.set(f"proc.{n}.{f}", int(st[f]))
+        m.set("stalls", int(w.control.proc("ubscore")["stalls"]))
 
     def _check_exits(self) -> None:
         for n, p in self.procs.items():

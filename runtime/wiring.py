@@ -4,7 +4,10 @@ topology (runtime/topology.py) declares them.
 Every segment is named after the instance (ipc/shm.py); the supervisor
 creates them before it starts the processes, which inherit the mappings.
 Each consumer process has one semaphore, posted by the producers of all its
-input rings when it has said it sleeps.
+input rings when it has said it sleeps. The metrics segment
+(runtime/metrics.py) outlives a restart: the supervisor creates it once and
+hands it to each wiring; a wiring made without one records into private
+arrays that nobody reads.
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from ..config import Pipeline
 from ..ipc import shm, wait
 from ..ipc.ring import Ring
 from .control import Control
+from .metrics import Metrics
+from .metrics import warm as warm_metrics
 from .topology import DATASET, Topology
 
 
@@ -19,12 +24,14 @@ class Wiring:
     """The rings and the control block of one pipeline instance."""
 
     def __init__(self, instance: str, cfg: Pipeline, topology: Topology, strategy: str, rings: dict,
-                 control: Control):
+                 control: Control, metrics: Metrics | None = None):
         self.instance, self.cfg, self.topology, self.strategy = instance, cfg, topology, strategy
         self.rings, self.control = rings, control
+        self.metrics = metrics if metrics is not None else Metrics.private(topology)
 
     @classmethod
-    def create(cls, cfg: Pipeline, instance: str | None = None, topology: Topology = DATASET) -> "Wiring":
+    def create(cls, cfg: Pipeline, instance: str | None = None, topology: Topology = DATASET,
+               metrics: Metrics | None = None) -> "Wiring":
         instance = instance or shm.instance_name()
         strategy = wait.choose(cfg.wait, len(topology.pollers))
         rings = {}
@@ -36,7 +43,7 @@ class Wiring:
             for r in rings.values():
                 r.close()
             raise
-        w = cls(instance, cfg, topology, strategy, rings, control)
+        w = cls(instance, cfg, topology, strategy, rings, control, metrics)
         w._warm()
         return w
 
@@ -55,6 +62,7 @@ class Wiring:
             wait._clear_waiting(ring.ctrl)
         self.control.put(0, 0)
         self.control.get(0)
+        warm_metrics()
 
     def sem_name(self, consumer: str) -> str:
         return "/" + shm.part_name(self.instance, consumer) + "-sem"

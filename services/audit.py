@@ -284,12 +284,16 @@ class AuditProcess:
     when the WAL holds nothing new, and is done once `finished()` (the journal
     has ended) and the store holds the whole WAL."""
 
-    def __init__(self, stage: AuditStage, finished: Callable[[], bool], poll_ms: int):
-        self.stage, self.finished, self.poll_s = stage, finished, poll_ms / 1000
+    def __init__(self, stage: AuditStage, finished: Callable[[], bool], poll_ms: int, metrics=None):
+        """metrics: runtime/metrics.Metrics to keep the store's lag in (gauge store.lag)."""
+        self.stage, self.finished, self.poll_s, self.metrics = stage, finished, poll_ms / 1000, metrics
         self.done = False
 
     def step(self) -> bool:
-        if self.stage.step():
+        worked = self.stage.step()
+        if self.metrics is not None:
+            self.metrics.set("store.lag", self.stage.lag())
+        if worked:
             return True
         if self.finished() and self.stage.lag() == 0:
             self.done = True

@@ -60,6 +60,9 @@ class GatewayWorker:
         self.push = PushStream(store, market, feed)
         self.link.on_push = self.push.take
         app = build_app(self.link, accounts, tokens, g, market=WithHistory(market, open_audit_store(cfg, data_dir)))
+        metrics, row = wiring.metrics, wiring.metrics.row("gateway.request", name)
+        if metrics.on and row >= 0:
+            app.observe_decoded = lambda ns: metrics.value(row, ns)
         self.server = make_server(app, g.host, g.port, log_enabled=False)
         self.ws_app = build_ws_app(app, self.link, hub)
         self.ws_address = (g.host, g.ws_port)

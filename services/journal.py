@@ -11,10 +11,15 @@ Client acknowledgements wait on DURABLE in the same way.
 
 Without a WAL (benchmarks, parity runs) the commands are forwarded as they
 come, and DURABLE follows them.
+
+Metrics (runtime/metrics.py): "wal", each command's entry time to durable;
+"wal.fsync", each group commit's append and sync (one sample per batch).
 """
 from __future__ import annotations
 
 import numpy as np
+
+import time
 
 from ..engine import records as R
 from ..ipc.ring import ring_consume, ring_publish
@@ -35,6 +40,8 @@ class Journal:
         self.n = self.sent = 0          # buf[:n] taken, buf[:sent] forwarded
         self.durable = durable
         wiring.control.put(DURABLE, durable)
+        self.metrics = wiring.metrics
+        self.row_durable, self.row_fsync = self.metrics.row("wal"), self.metrics.row("wal.fsync")
         self.done = False
 
     def step(self) -> bool:
@@ -44,8 +51,11 @@ class Journal:
         n = ring_consume(self.inp.ctrl, self.inp.slots, self.in_words, len(self.buf))
         if n:
             cmds = self.buf[:n]
+            t = time.perf_counter_ns()
             self.durable = self.wal.append(cmds) if self.wal is not None else int(cmds["seq"][-1])
             self.wiring.control.put(DURABLE, self.durable)
+            self.metrics.value(self.row_fsync, time.perf_counter_ns() - t)
+            self.metrics.since(self.row_durable, cmds["ts"])
             self.n, self.sent = n, 0
             self._forward()
             return True

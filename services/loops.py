@@ -23,6 +23,7 @@ from ..ipc.atomics import cycles, store_release
 from ..ipc.ring import ring_consume, ring_publish, ring_take_all
 from ..ipc.wait import _should_wake
 from ..runtime.control import ME_DONE
+from ..runtime.metrics import record_cmds
 from ..runtime.topology import MAX_SOURCES
 
 IDLE, WAKE, BUDGET = 0, 1, 2
@@ -134,13 +135,14 @@ def _take_commands(ctrls, slots, words, max_n, loop_state):
 def ubscore_loop(ubs, out_c, out_s, to_me, n_to_me, log, n_log,
                  cmd_ctrls, cmd_slots, cmds, cmd_words, settles_ctrl, settles_slots, sets, settles_words,
                  order_ctrl, order_slots, to_me_words, log_ctrl, log_slots, log_words,
-                 loop_state, chunk, max_polls, budget):
+                 loop_state, chunk, hist, hist_row, clock, max_polls, budget):
     """UBSCore: settles first (they free the ME and may end a stall), then up
     to `chunk` commands unless one is waiting, taken from the sources' command
     rings (tuples cmd_ctrls, cmd_slots) in turn, a batch at a time; outputs are published every
     turn, so a full ring never stops the settles (no deadlock with the ME).
     UBSCore's own events only serve its checks here (settlement's replica
-    writes them): they are dropped each turn."""
+    writes them): they are dropped each turn. Each chunk sequenced is
+    recorded in metrics row hist_row (runtime/metrics.py: entry time to sequenced)."""
     polls = 0
     settled = loop_state[S_SETTLED:S_SETTLED + 1]
     for _ in range(budget):
@@ -175,6 +177,7 @@ def ubscore_loop(ubs, out_c, out_s, to_me, n_to_me, log, n_log,
                                               loop_state[S_IN_TAIL])
                 out_c.n[N_ORDER_EVENTS] = 0
                 out_c.n[N_BALANCE_EVENTS] = 0
+                record_cmds(hist, hist_row, clock, cmds, loop_state[S_IN_HEAD], h)
                 work |= h != loop_state[S_IN_HEAD]
                 loop_state[S_IN_HEAD] = h
                 seq = ubs.counters[UBS_LAST_SEQ]
@@ -199,10 +202,11 @@ def ubscore_loop(ubs, out_c, out_s, to_me, n_to_me, log, n_log,
 def matching_loop(me, out, marked, order_ctrl, order_slots, cmds, cmd_words,
                   orders_ctrl, orders_slots, orders_words, trades_ctrl, trades_slots, trades_words,
                   settles_ctrl, settles_slots, settles_words, me_settles_ctrl, me_settles_slots, me_settles_words,
-                  control, loop_state, chunk, max_polls, budget):
+                  control, loop_state, chunk, hist, hist_row, clock, max_polls, budget):
     """The ME: run accepted commands, publish order and trade events, and the
     settle messages to both UBSCore and settlement; vouch (ME_DONE) for every
-    seq up to the last mark once all of its outputs are out."""
+    seq up to the last mark once all of its outputs are out. Each chunk matched
+    is recorded in metrics row hist_row (entry time to matched)."""
     polls = 0
     for _ in range(budget):
         pub0 = loop_state[S_PUBLISHED]
@@ -215,6 +219,7 @@ def matching_loop(me, out, marked, order_ctrl, order_slots, cmds, cmd_words,
             n0 = out.n[N_ORDER_EVENTS] + out.n[N_TRADE_EVENTS] + out.n[N_SETTLES]
             h = match_commands(me, out, cmds, loop_state[S_IN_HEAD],
                                min(loop_state[S_IN_TAIL], loop_state[S_IN_HEAD] + chunk), marked, loop_state[S_IN_TAIL])
+            record_cmds(hist, hist_row, clock, cmds, loop_state[S_IN_HEAD], h)
             work |= (h != loop_state[S_IN_HEAD]
                      or out.n[N_ORDER_EVENTS] + out.n[N_TRADE_EVENTS] + out.n[N_SETTLES] != n0)
             loop_state[S_IN_HEAD] = h

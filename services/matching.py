@@ -9,6 +9,7 @@ out. At the end it leaves its book for settlement's final files.
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from ..engine import records as R
@@ -37,6 +38,8 @@ class Matching:
                      r["settles"].ctrl, r["settles"].slots, r["settles"].words_of(out.settles),
                      r["me_settles"].ctrl, r["me_settles"].slots, r["me_settles"].words_of(out.settles),
                      wiring.control.words, self.loop_state, cfg.forward_every)
+        self.metrics = wiring.metrics
+        self.args += (self.metrics.hist, self.metrics.row("match"), self.metrics.calibrate())
         self.inp = r["order"]
         self.outs = [r["me_orders"], r["me_trades"], r["settles"], r["me_settles"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
@@ -49,6 +52,7 @@ class Matching:
     def step(self) -> bool:
         loop_state = self.loop_state
         work0 = loop_state[L.S_WORK]
+        self.metrics.keep_calibrated()      # the loop's clock (runtime/metrics.py)
         status = L.matching_loop(*self.args, self.max_polls, self.turns)
         L.post_wakes(loop_state, self.wakers)
         quiet = (status == L.IDLE and loop_state[L.S_FLUSHED] and loop_state[L.S_IN_HEAD] == loop_state[L.S_IN_TAIL]

@@ -12,6 +12,10 @@ from UBSCore's log ring. Records of later seqs wait in buffers that
 grow if a burst outruns them (one order that sweeps a whole book), so
 settlement never holds a producer up for long. At the end the replica's
 balances and locks are the final state; the ME leaves its book in a file.
+
+Metrics (runtime/metrics.py): "settle", each command's entry time to
+replayed (its events handed to the sink); the counters of what the replica
+emits (commands, trades, rejects by reason: ST's figures, whatever the timing).
 """
 from __future__ import annotations
 
@@ -50,6 +54,13 @@ class Settlement:
         held = np.flatnonzero(replica.locks["in_use"] == 1)
         self.refmap[held] = held            # recovered orders: UBSCore's copy has the same refs
         self.out = new_out()
+        self.metrics = wiring.metrics
+        self.row_settle = self.metrics.row("settle")
+        m = self.metrics
+        self.counting = m.on
+        self.g_commands, self.g_trades = m.gauge_index["commands"], m.gauge_index["trades"]
+        # The gauge of each reason code 1..: rejects.<code> (runtime/metrics.gauges_of names them all).
+        self.g_rejects = np.array([m.gauge_index[f"rejects.{c}"] for c in range(1, max(R.REASON_TEXT) + 1)], np.int64)
         self._views()
         self.done = False
         self._run(0)                                   # compile now, not mid-run
@@ -79,9 +90,22 @@ class Settlement:
             if code == REPLAY_DIVERGED:
                 raise DivergenceError(f"the replica's decision on seq {self.replay_state[RS_DIVERGED]} differs "
                                       "from UBSCore's: MT is not ST")
-            got |= flush_events(self.out, self.sink)
+            got |= flush_events(self.out, self._counted)
             if code == REPLAY_DONE:
                 return got
+
+    def _counted(self, ev) -> None:
+        """Count the events (trades, rejects by reason), then hand them to the sink."""
+        if self.counting:
+            g = self.metrics.gauges
+            g[self.g_trades] += len(ev.trades)
+            o = ev.orders
+            if len(o):
+                rejected = o["reason"][o["status"] == R.ST_REJECTED]
+                if len(rejected):
+                    n = len(self.g_rejects)
+                    g[self.g_rejects] += np.bincount(rejected, minlength=n + 1)[1:n + 1]
+        self.sink(ev)
 
     def step(self) -> bool:
         if self.done:
@@ -94,7 +118,11 @@ class Settlement:
         head = int(self.pos[0])
         got = self._run(_ALL if ended else upto)
         if self.pos[0] != head:
-            self.replayed(self.bufs[0][head:self.pos[0]])
+            cmds = self.bufs[0][head:self.pos[0]]
+            if self.counting:
+                self.metrics.since(self.row_settle, cmds["ts"])
+                self.metrics.gauges[self.g_commands] += len(cmds)
+            self.replayed(cmds)
         work = got or int(self.pos[1::2].sum()) != before
         if ended:
             left = [n for i, n in enumerate(self.streams) if self.pos[2 * i] != self.pos[2 * i + 1]]

@@ -15,6 +15,7 @@ every source's ring (runtime/topology.py), taken in turn.
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from ..engine import records as R
@@ -59,6 +60,8 @@ class UbsCore:
                      r["order"].ctrl, r["order"].slots, r["order"].words_of(to_me),
                      r["log"].ctrl, r["log"].slots, r["log"].words_of(log),
                      self.loop_state, cfg.forward_every)
+        self.metrics = wiring.metrics
+        self.args += (self.metrics.hist, self.metrics.row("ubscore"), self.metrics.calibrate())
         self.sources, self.in_settle = sources, r["settles"]
         self.outs = [r["order"], r["log"]]      # the loop's output numbers
         self.wakers = [wiring.waker(ring.name) for ring in self.outs]
@@ -77,6 +80,7 @@ class UbsCore:
             self._snapshot()
         loop_state = self.loop_state
         work0 = loop_state[L.S_WORK]
+        self.metrics.keep_calibrated()      # the loop's clock (runtime/metrics.py)
         status = L.ubscore_loop(*self.args, self.max_polls, self.turns)
         L.post_wakes(loop_state, self.wakers)
         stalled = loop_state[L.S_STALL_SINCE] != 0
