@@ -71,6 +71,7 @@ def main(argv=None) -> int:
     _add_tool(sub, "parity", "tools.parity", "run ST and MT on a dataset and compare every output file")
     _add_tool(sub, "fixtures", "tools.recipes", "check or regenerate the large generated datasets")
     _add_tool(sub, "apikey", "accounts.cli", "create, list and revoke users' API keys (operator)")
+    _add_tool(sub, "dashboard", "tools.dashboard", "live metrics of a running xinf serve or pipeline mt (--once: one frame)")
     _add_bench(sub)
     _add_drill(sub)
     _add_client(sub)
