@@ -106,19 +106,26 @@ def push_records(cmds: np.ndarray, ev: Events) -> np.ndarray:
     return out[np.argsort(np.concatenate(seqs), kind="stable")]
 
 
-class Pushes:
-    """What waits to go out on one worker's push ring."""
+class Outbox:
+    """What waits to go out on one ring from settlement to a gateway worker: published as far as
+    the ring has room, the rest at the next step. With a backlog bound (pushes), past it what
+    waits is dropped for one gap record (the worker starts again from the store); without one
+    (answers), nothing is ever dropped."""
 
-    def __init__(self, ring, waker):
-        self.ring, self.waker = ring, waker
+    def __init__(self, ring, waker, backlog: int | None = None, gap: np.ndarray | None = None):
+        self.ring, self.waker, self.backlog, self.gap_record = ring, waker, backlog, gap
         self.held: list[np.ndarray] = []
         self.count = 0
         self.gap = False
 
+    @property
+    def waiting(self) -> bool:
+        return bool(self.count or self.gap)
+
     def add(self, recs: np.ndarray) -> None:
         if not len(recs):
             return
-        if self.count + len(recs) > PUSH_BACKLOG:
+        if self.backlog is not None and self.count + len(recs) > self.backlog:
             self.held, self.count, self.gap = [], 0, True
             return
         self.held.append(recs)
@@ -127,8 +134,7 @@ class Pushes:
     def send(self) -> None:
         ring, sent = self.ring, 0
         if self.gap:
-            gap = np.zeros(1, R.PUSH)       # kind PUSH_GAP
-            if not ring_publish(ring.ctrl, ring.slots, ring.words_of(gap), 1):
+            if not ring_publish(ring.ctrl, ring.slots, ring.words_of(self.gap_record), 1):
                 return
             self.gap, sent = False, 1
         while self.held:
@@ -153,14 +159,14 @@ class AnsweringSettlement(Settlement):
         self.row_store, self.row_write = self.metrics.row("store"), self.metrics.row("store.write")
         if board is not None:
             board.load(replica.user_ids, replica.balances, int(replica.counters[UBS_USERS]))
+        # A gateway waits on a semaphore whatever the pipeline's strategy (it has no core to spin on);
+        # one per worker, woken for its answers and its pushes alike.
+        def outbox(name: str, sem: str, **kw) -> Outbox:
+            ring = wiring.rings[name]
+            return Outbox(ring, wait.Waker(ring, "block", wiring.sem_name(sem)), **kw)
         sources = wiring.topology.sources
-        self.ack_rings = [wiring.rings[ack_ring(s)] for s in sources]
-        # The gateway waits for its answers on a semaphore whatever the
-        # pipeline's strategy: it has no core to spin on.
-        self.ack_wakers = [wait.Waker(r, "block", wiring.sem_name(s)) for r, s in zip(self.ack_rings, sources)]
-        self.unsent: list[np.ndarray] = [np.zeros(0, R.ACK) for _ in sources]
-        self.pushes = [Pushes(wiring.rings[push_ring(s)], wait.Waker(wiring.rings[push_ring(s)], "block",
-                                                                     wiring.sem_name(s))) for s in sources]
+        self.answers = [outbox(ack_ring(s), s) for s in sources]
+        self.pushes = [outbox(push_ring(s), s, backlog=PUSH_BACKLOG, gap=np.zeros(1, R.PUSH)) for s in sources]
 
     def replayed(self, cmds: np.ndarray) -> None:
         ev = self.events.take()
@@ -175,36 +181,26 @@ class AnsweringSettlement(Settlement):
             p.add(pushed)
         acks = acks_of(cmds, ev, rows)
         source = cmds["source"][cmds["source"] > 0]         # of each ack
-        for k in range(len(self.ack_rings)):
-            mine = acks[source == k + 1]
-            if len(mine):
-                self.unsent[k] = np.concatenate([self.unsent[k], mine]) if len(self.unsent[k]) else mine
+        for k, box in enumerate(self.answers):
+            box.add(acks[source == k + 1])
         self._send()
 
     def step(self) -> bool:
         work = super().step()
-        if any(len(u) for u in self.unsent) or any(p.count or p.gap for p in self.pushes):
+        if any(box.waiting for box in (*self.answers, *self.pushes)):
             self._send()
         return work
 
     def _send(self) -> None:
-        """Publish what each ack ring has room for; the rest waits for the next step."""
-        for k, ring in enumerate(self.ack_rings):
-            u = self.unsent[k]
-            if len(u):
-                n = ring_publish(ring.ctrl, ring.slots, ring.words_of(u), len(u))
-                self.unsent[k] = u[n:]
-                if n:
-                    self.ack_wakers[k].published()
-        for p in self.pushes:
-            p.send()
+        for box in (*self.answers, *self.pushes):
+            box.send()
 
     def ended(self) -> None:
         self._send()
-        for ring, waker in zip(self.ack_rings, self.ack_wakers):
-            ring.close_producer()
-            waker.post()
-        for p in self.pushes:
-            p.ring.close_producer()
+        for box in self.answers:
+            box.ring.close_producer()
+            box.waker.post()
+        for box in self.pushes:
+            box.ring.close_producer()
         self.store.close()
 
