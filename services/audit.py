@@ -39,10 +39,9 @@ import pathlib
 import time
 from typing import Callable
 
-import msgspec
 import numpy as np
 
-from ..config import Capacity, Config
+from ..config import Config
 from ..engine import records as R
 from ..engine.core import Core
 from ..engine.events import Events, concat
@@ -53,46 +52,12 @@ from ..marketdata.tape import DAY_MS
 from ..marketdata.types import Kline
 from ..storage.audit import AuditBatch, AuditStore, open_audit_store
 from ..storage.order_store import TradeRow
-from ..storage.snapshot import _check, seq_of, snapshots_in
+from ..storage.snapshot import load_snapshot
 from ..storage.wal import WalCorrupt
-from ..storage.wal_dir import META_FILE, SNAPSHOTS, WAL_FILE
+from ..storage.wal_dir import SNAPSHOTS, WAL_FILE, read_market
 
 STATUS_FILE = "audit.json"
 SUSPECT_S = 1.0         # a bad record with intact ones after it, unchanged this long, is corruption
-
-
-def read_market(wal_dir: pathlib.Path):
-    """(assets, symbols, dust, capacity) of a WAL directory, without opening
-    its WAL (storage/wal_dir.open_wal_dir would cut a torn tail: not ours to
-    do while the journal writes it)."""
-    from ..edge.dataset import load_assets, load_symbols
-    for name in (WAL_FILE, META_FILE, "assets_config.csv", "symbols_config.csv"):
-        if not (wal_dir / name).exists():
-            raise FileNotFoundError(f"{wal_dir}: not a WAL directory ({name} is missing)")
-    meta = json.loads((wal_dir / META_FILE).read_text())
-    assets = load_assets(wal_dir / "assets_config.csv")
-    return (assets, load_symbols(wal_dir / "symbols_config.csv", assets), meta["dust"],
-            msgspec.convert(meta.get("capacity", {}), Capacity))
-
-
-def newest_snapshot(root: pathlib.Path, at_most: int) -> tuple[int, dict | None, list[str]]:
-    """(seq, arrays, rejected) of the newest intact snapshot cut at or before
-    seq at_most; (0, None, ...) when there is none. Read-only: a live
-    pipeline may be writing the next one (storage/snapshot.load_snapshot
-    removes unfinished ones) or removing the oldest while it is read."""
-    rejected = []
-    for snap in reversed(snapshots_in(root) if root.exists() else []):
-        if seq_of(snap) > at_most:
-            continue
-        try:
-            got = _check(snap)
-        except OSError as e:
-            got = f"unreadable ({e})"
-        if isinstance(got, str):
-            rejected.append(f"{snap}: {got}")
-            continue
-        return got[0], got[1], rejected
-    return 0, None, rejected
 
 
 class WalFollower:
@@ -206,7 +171,7 @@ class AuditStage:
         wal_dir = self.data_dir / "wal"
         p = cfg.persistence
         self.batch, self.status_every_ns = p.audit_batch, p.audit_status_ms * 1_000_000
-        assets, symbols, dust, capacity = read_market(wal_dir)
+        assets, symbols, dust, capacity, _ = read_market(wal_dir)
         self.store = store if store is not None else open_audit_store(cfg, self.data_dir)
         self.mark = self.store.mark()
         held = (wal_dir / WAL_FILE).stat().st_size // RECORD_BYTES
@@ -214,7 +179,7 @@ class AuditStage:
             raise RuntimeError(f"{self.data_dir}: the audit store holds events through seq {self.mark} but the WAL "
                                f"only {held} commands: the store is not this WAL's")
         self.core = Core(assets, symbols, R.DUST_CODES[dust], capacity, prefault=False)
-        self.snapshot_seq, arrays, self.rejected = newest_snapshot(wal_dir / SNAPSHOTS, self.mark)
+        self.snapshot_seq, arrays, self.rejected = load_snapshot(wal_dir / SNAPSHOTS, self.mark, tidy=False)
         if arrays is not None:
             self.core.restore(arrays)
         self.follower = WalFollower(wal_dir / WAL_FILE, self.snapshot_seq + 1)
@@ -291,11 +256,12 @@ class AuditProcess:
 
     def step(self) -> bool:
         worked = self.stage.step()
+        lag = self.stage.lag()
         if self.metrics is not None:
-            self.metrics.set("store.lag", self.stage.lag())
+            self.metrics.set("store.lag", lag)
         if worked:
             return True
-        if self.finished() and self.stage.lag() == 0:
+        if self.finished() and lag == 0:
             self.done = True
         else:
             time.sleep(self.poll_s)

@@ -281,19 +281,26 @@ def _check(snap: pathlib.Path) -> tuple[int, dict] | str:
     return seq, arrays
 
 
-def load_snapshot(root, at_most: int | None = None) -> Loaded:
+def load_snapshot(root, at_most: int | None = None, tidy: bool = True) -> Loaded:
     """The newest snapshot that passes its checks (older ones if it does not);
-    with at_most, the newest of those cut at or before that seq."""
+    with at_most, the newest of those cut at or before that seq. tidy: remove
+    the unfinished writes a crash left; False for a reader beside a live
+    pipeline (services/audit.py), which may be writing the next snapshot or
+    removing the oldest while this reads."""
     root = pathlib.Path(root)
     if not root.exists():
         return Loaded(0, None, [])
-    for tmp in root.glob(f"{_TMP}*"):            # a write a crash interrupted
-        shutil.rmtree(tmp)
+    if tidy:
+        for tmp in root.glob(f"{_TMP}*"):        # a write a crash interrupted
+            shutil.rmtree(tmp)
     rejected = []
     for snap in reversed(snapshots_in(root)):
         if at_most is not None and seq_of(snap) > at_most:
             continue
-        got = _check(snap)
+        try:
+            got = _check(snap)
+        except OSError as e:                    # removed while read (tidy=False)
+            got = f"unreadable ({e})"
         if isinstance(got, str):
             rejected.append(f"{snap}: {got}")
             continue

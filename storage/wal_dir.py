@@ -83,7 +83,17 @@ class WalDirContents(NamedTuple):
     torn_bytes: int
 
 
-def open_wal_dir(wal_dir) -> WalDirContents:
+class Market(NamedTuple):
+    assets: list
+    symbols: list
+    dust: str
+    capacity: Capacity
+    initial_deposits: int
+
+
+def read_market(wal_dir) -> Market:
+    """What a WAL directory trades, without opening its WAL (opening cuts a torn
+    tail: not a reader's to do while the journal appends, services/audit.py)."""
     from ..edge.dataset import load_assets, load_symbols
     d = pathlib.Path(wal_dir)
     for name in (WAL_FILE, META_FILE) + _CONFIGS:
@@ -91,9 +101,14 @@ def open_wal_dir(wal_dir) -> WalDirContents:
             raise WalDirError(f"{d}: not a WAL directory ({name} is missing)")
     meta = json.loads((d / META_FILE).read_text())
     assets = load_assets(d / "assets_config.csv")
-    symbols = load_symbols(d / "symbols_config.csv", assets)
+    return Market(assets, load_symbols(d / "symbols_config.csv", assets), meta["dust"],
+                  msgspec.convert(meta.get("capacity", {}), Capacity), int(meta["initial_deposits"]))
+
+
+def open_wal_dir(wal_dir) -> WalDirContents:
+    d = pathlib.Path(wal_dir)
+    m = read_market(d)
     opened = open_wal(d / WAL_FILE)
-    n = min(int(meta["initial_deposits"]), len(opened.commands))
-    capacity = msgspec.convert(meta.get("capacity", {}), Capacity)
-    return WalDirContents(assets, symbols, meta["dust"], capacity, opened.commands[:n], opened.commands[n:],
-                     opened.torn_bytes)
+    n = min(m.initial_deposits, len(opened.commands))
+    return WalDirContents(m.assets, m.symbols, m.dust, m.capacity, opened.commands[:n], opened.commands[n:],
+                          opened.torn_bytes)
