@@ -123,12 +123,13 @@ class Link:
     # -- commands -----------------------------------------------------------------
 
     async def _command(self, kind: int, user_id: int, **fields) -> M.Result:
-        """Send a command; its result once acknowledged."""
-        t = time.time_ns()
-        return self._result(await self._submit(kind, user_id, **fields), t, user_id)
+        """Send a command; its result once acknowledged, accepted at the command's entry time."""
+        ack, ts = await self._submit(kind, user_id, **fields)
+        return self._result(ack, ts, user_id)
 
     async def _submit(self, kind: int, user_id: int, order_id=0, price=0, qty=0, amount=0, symbol=0, side=0,
-                      order_type=0, tif=0, cid=0) -> np.void:
+                      order_type=0, tif=0, cid=0) -> tuple[np.void, int]:
+        """The command's ACK, and its entry time (CMD.ts, ns)."""
         if self.closed or self.wiring.control.get(STOP):
             raise ConnectionAbortedError("the exchange is stopping")
         tag = self.next_tag
@@ -151,7 +152,7 @@ class Link:
         try:
             ack = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
             self.metrics.value(self.row_ack, time.time_ns() - ts)
-            return ack
+            return ack, ts
         except asyncio.TimeoutError:
             raise TimeoutError(f"not acknowledged within {self.timeout:g} s; the command may still complete") \
                 from None

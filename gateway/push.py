@@ -23,11 +23,10 @@ KINDS = (R.PUSH_ORDER, R.PUSH_TRADE, R.PUSH_BALANCE)
 TRADES_LOADED = 100_000     # trades read from the store at start (K-lines and the 24 h ticker)
 
 
-def bodies(recs: np.ndarray, kind: int) -> np.ndarray:
-    """The event records of one kind in a batch of PUSH records."""
+def bodies(recs: np.ndarray, mask: np.ndarray, kind: int) -> np.ndarray:
+    """The event records of one kind (those `mask` picks) in a batch of PUSH records."""
     dtype = R.PUSH_BODY[kind]
-    mine = recs["body"][recs["kind"] == kind]
-    return np.ascontiguousarray(mine[:, :dtype.itemsize]).view(dtype).reshape(-1)
+    return np.ascontiguousarray(recs["body"][mask][:, :dtype.itemsize]).view(dtype).reshape(-1)
 
 
 class PushStream:
@@ -46,12 +45,13 @@ class PushStream:
         if len(gaps):
             self.load()
             recs = recs[gaps[-1] + 1:]
-        orders, trades, balances = (bodies(recs, k) for k in KINDS)
-        seq = self.market.seq
-        ts_ns = {}
-        for kind, events in zip(KINDS, (orders, trades, balances)):
-            ts_ns.update(zip(events["seq"].tolist(), recs["ts"][recs["kind"] == kind].tolist()))
-        orders, trades, balances = (e[e["seq"] > seq] for e in (orders, trades, balances))
+        seq, ts_ns, events = self.market.seq, {}, []
+        for kind in KINDS:
+            mask = recs["kind"] == kind
+            e = bodies(recs, mask, kind)
+            ts_ns.update(zip(e["seq"].tolist(), recs["ts"][mask].tolist()))
+            events.append(e[e["seq"] > seq])
+        orders, trades, balances = events
         if not (len(orders) or len(trades) or len(balances)):
             return
         update = self.market.apply(orders, trades, ts_ns)

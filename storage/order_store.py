@@ -23,7 +23,12 @@ import numpy as np
 from ..engine import records as R
 from ..engine.events import Events
 
-_SCHEMA = """
+# An order's status in the store: the ME's last word on it. ST_REDUCED and
+# ST_MOVED leave it open, as NEW or PARTIALLY_FILLED by what is filled.
+OPEN = (R.ST_ACCEPTED, R.ST_PARTIALLY_FILLED)
+OPEN_SQL = f"status IN {OPEN}"       # the open-orders index's predicate: queries say it the same way
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS orders (
     order_id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, symbol_id INTEGER NOT NULL,
     side INTEGER NOT NULL, order_type INTEGER NOT NULL, tif INTEGER NOT NULL,
@@ -32,7 +37,7 @@ CREATE TABLE IF NOT EXISTS orders (
     reason INTEGER NOT NULL, cid_hash INTEGER NOT NULL,
     created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS orders_by_user ON orders (user_id, order_id);
-CREATE INDEX IF NOT EXISTS open_orders ON orders (user_id, status) WHERE status IN (1, 3);
+CREATE INDEX IF NOT EXISTS open_orders ON orders (user_id, status) WHERE {OPEN_SQL};
 CREATE TABLE IF NOT EXISTS trades (
     trade_id INTEGER NOT NULL, side INTEGER NOT NULL, order_id INTEGER NOT NULL,
     user_id INTEGER NOT NULL, symbol_id INTEGER NOT NULL, price INTEGER NOT NULL,
@@ -49,10 +54,6 @@ CREATE TABLE IF NOT EXISTS cids (
     PRIMARY KEY (user_id, cid_hash));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-
-# An order's status in the store: the ME's last word on it. ST_REDUCED and
-# ST_MOVED leave it open, as NEW or PARTIALLY_FILLED by what is filled.
-OPEN = (R.ST_ACCEPTED, R.ST_PARTIALLY_FILLED)
 
 
 class OrderRow(NamedTuple):
@@ -253,7 +254,7 @@ class OrderStore:
             q += " AND symbol_id = ?"
             args.append(symbol_id)
         if open_only:
-            q += " AND status IN (1, 3)"
+            q += f" AND {OPEN_SQL}"
         q += " ORDER BY order_id DESC LIMIT ?"
         args.append(limit)
         return [OrderRow(*r) for r in self.db.execute(q, args)]
@@ -281,7 +282,7 @@ class OrderStore:
         self.db.execute("BEGIN")
         try:
             seq = self.applied_seq()
-            open_orders = [OrderRow(*r) for r in self.db.execute("SELECT * FROM orders WHERE status IN (1, 3)")]
+            open_orders = [OrderRow(*r) for r in self.db.execute(f"SELECT * FROM orders WHERE {OPEN_SQL}")]
             trades = [TradeRow(*r) for r in self.db.execute(
                 "SELECT * FROM trades WHERE trade_id > (SELECT COALESCE(MAX(trade_id), 0) FROM trades) - ?",
                 (trades_limit,))]
