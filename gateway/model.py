@@ -18,6 +18,17 @@ NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = (
     "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED")
 
 
+def cost(price: int, qty: int, price_decimals: int, base_decimals: int, quote_decimals: int) -> int:
+    """Quote units of qty at price, floored: p * q * 10**(quote - price - base decimals)
+    (spec/TRADING_RULES.md section 1)."""
+    return price * qty * 10**quote_decimals // 10**(price_decimals + base_decimals)
+
+
+def mean_price(quote_units: int, qty: int, price_decimals: int, base_decimals: int, quote_decimals: int) -> int:
+    """The price of qty for quote_units: cost's inverse, truncated (0 without a qty)."""
+    return quote_units * 10**(price_decimals + base_decimals) // (qty * 10**quote_decimals) if qty else 0
+
+
 class Fill(NamedTuple):
     trade_id: int
     price: int

@@ -37,7 +37,7 @@ from ..engine.records import R_INSUFFICIENT_BALANCE, R_INVALID_PRICE, R_INVALID_
 from . import api
 from .api import ApiError
 from .http import Call, Route
-from .model import REJECTED, Exchange
+from .model import REJECTED, Exchange, mean_price
 
 REJECT_CODES = {R_INSUFFICIENT_BALANCE: api.INSUFFICIENT_BALANCE, R_INVALID_PRICE: api.INVALID_AMOUNT,
                 R_INVALID_QUANTITY: api.INVALID_AMOUNT, R_ORDER_NOT_FOUND: api.ORDER_NOT_FOUND}
@@ -115,9 +115,8 @@ class Handlers:
     def order_view(self, o) -> api.OrderView:
         s = self.symbols[o.symbol_id]
         base, quote = self.assets[s.base_asset_id], self.assets[s.quote_asset_id]
-        # cost(p, q) = p * q * 10**(quote - price - base decimals), so the mean price is its inverse.
         avg = None if not o.filled_qty else self.price(
-            o.filled_quote * 10**(s.price_decimals + base.decimals) // (o.filled_qty * 10**quote.decimals), s)
+            mean_price(o.filled_quote, o.filled_qty, s.price_decimals, base.decimals, quote.decimals), s)
         return api.OrderView(o.order_id, o.user_id, s.name, o.side, o.order_type, o.time_in_force,
                              self.price(o.price, s), self.amount(o.qty, base.id), self.amount(o.filled_qty, base.id),
                              avg, o.status, o.cid, o.created_at, o.updated_at)

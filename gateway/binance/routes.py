@@ -42,7 +42,7 @@ from ...accounts.permissions import READ, TRADE
 from ...engine.money import INT64_LIMIT, format_decimal
 from ...engine.records import R_DUPLICATE_CID, R_INSUFFICIENT_BALANCE, R_ORDER_NOT_FOUND
 from ...marketdata.types import INTERVALS_MS
-from ..model import NEW, PARTIALLY_FILLED, REJECTED
+from ..model import NEW, PARTIALLY_FILLED, REJECTED, cost, mean_price
 from . import errors as E
 from . import shapes as S
 from .errors import BinanceError
@@ -87,8 +87,7 @@ class NewOrder(NamedTuple):
 
 
 def _cost(price: int, qty: int, s, base, quote) -> int:
-    """Quote units of `qty` at `price` (spec/TRADING_RULES.md section 1), floored."""
-    return price * qty * 10**quote.decimals // 10**(s.price_decimals + base.decimals)
+    return cost(price, qty, s.price_decimals, base.decimals, quote.decimals)
 
 
 def _pick(rows: list, from_start: bool, limit: int) -> list:
@@ -267,8 +266,7 @@ class Handlers:
         change_milli_pct = abs(change) * 100_000 // t.open if t.open else 0
         change_pct = format_decimal(-change_milli_pct if change < 0 else change_milli_pct, 3)
         base, quote = self.base(s), self.quote(s)
-        average = (t.quote_volume * 10**(s.price_decimals + base.decimals) // (t.volume * 10**quote.decimals)
-                   if t.volume else 0)
+        average = mean_price(t.quote_volume, t.volume, s.price_decimals, base.decimals, quote.decimals)
         # prevClosePrice: the price before the window is not kept; the window's first trade stands for it.
         return S.Ticker24h(name, self.price(change, s), change_pct, self.price(average, s), self.price(t.open, s),
                            self.price(t.last, s), self.qty(t.last_qty, s), self.price(t.bid_price, s),

@@ -49,16 +49,14 @@ import asyncio
 from typing import Callable, NamedTuple
 
 from ...engine import records as R
+from ...marketdata.book import NS_PER_MS, rests
 from ...marketdata.types import MarketUpdate
+from ..link import SIDE_NAME, TIF_NAME, TYPE_NAME
 from .hub import Hub
 from .streams import (COMBINED, DEPTH_WINDOWS_MS, PARTIAL_LEVELS, RAW, USER, ZX, Catalog, SymbolUnits,
                       depth_stream)
 
-NS_PER_MS = 1_000_000
 TICKER_PERIOD_S = 1.0
-SIDE = {R.SIDE_BUY: "BUY", R.SIDE_SELL: "SELL"}
-ORDER_TYPE = {R.TYPE_LIMIT: "LIMIT", R.TYPE_MARKET: "MARKET"}
-TIF = {R.TIF_GTC: "GTC", R.TIF_IOC: "IOC"}
 # An order event's status as both APIs name it; reduced and moved orders are open (None: by filled_qty).
 STATUS = {R.ST_ACCEPTED: "NEW", R.ST_PARTIALLY_FILLED: "PARTIALLY_FILLED", R.ST_FILLED: "FILLED",
           R.ST_CANCELLED: "CANCELED", R.ST_EXPIRED: "EXPIRED", R.ST_REJECTED: "REJECTED", R.ST_REDUCED: None,
@@ -67,7 +65,6 @@ EXECUTION = {R.ST_ACCEPTED: "NEW", R.ST_PARTIALLY_FILLED: "TRADE", R.ST_FILLED: 
              R.ST_CANCELLED: "CANCELED", R.ST_EXPIRED: "EXPIRED", R.ST_REJECTED: "REJECTED",
              R.ST_REDUCED: "REPLACED", R.ST_MOVED: "REPLACED"}
 ENDED = frozenset((R.ST_FILLED, R.ST_CANCELLED, R.ST_EXPIRED, R.ST_REJECTED))
-RESTING = frozenset((R.ST_ACCEPTED, R.ST_PARTIALLY_FILLED, R.ST_REDUCED, R.ST_MOVED))
 
 
 class _Fill(NamedTuple):
@@ -305,7 +302,7 @@ class Feed:
             key = (ZX, "trade", user_id)
             if hub.has(key):
                 hub.publish(key, {"type": "trade", "trade_id": trade_id, "order_id": order_id, "symbol": s.name,
-                                  "side": SIDE[side], "price": z.price(price, s), "qty": z.qty(qty, s),
+                                  "side": SIDE_NAME[side], "price": z.price(price, s), "qty": z.qty(qty, s),
                                   "fee": z.amount(fee, fee_asset), "fee_asset": z.assets[fee_asset].name,
                                   "role": "TAKER" if taker_side == side else "MAKER"})
         return _Fill(buyer_order_id, quote_qty, buyer_fee, seller_fee, taker_side)
@@ -345,14 +342,14 @@ class Feed:
         else:
             last_qty = last_price = 0   # not a fill (a reduce's last_qty is what it took off)
         execution = EXECUTION[status]
-        event = {"e": "executionReport", "E": time_ms, "s": s.binance, "c": cid, "S": SIDE[side],
-                 "o": ORDER_TYPE[order_type], "f": TIF[tif], "q": b.qty(0 if qty == R.QTY_UNLIMITED else qty, s),
+        event = {"e": "executionReport", "E": time_ms, "s": s.binance, "c": cid, "S": SIDE_NAME[side],
+                 "o": TYPE_NAME[order_type], "f": TIF_NAME[tif], "q": b.qty(0 if qty == R.QTY_UNLIMITED else qty, s),
                  "p": b.price(price, s), "P": b.price(0, s), "F": b.qty(0, s), "g": -1, "C": "", "x": execution,
                  "X": named, "r": "NONE", "i": order_id, "l": b.qty(last_qty, s), "z": b.qty(filled, s),
                  "L": b.price(last_price, s), "n": b.amount(fee, fee_asset) if fee_asset is not None else "0",
                  "N": b.assets[fee_asset].name if fee_asset is not None else None, "T": time_ms,
                  "t": trade_id if fill is not None else -1, "I": seq,
-                 "w": status in RESTING and order_type == R.TYPE_LIMIT and tif == R.TIF_GTC, "m": maker, "M": False,
+                 "w": rests(status, order_type, tif), "m": maker, "M": False,
                  "Z": b.quote(b.cost(avg_price, filled, s), s), "Y": b.quote(last_quote, s), "Q": b.quote(0, s)}
         if execution == "NEW":
             event["O"] = time_ms

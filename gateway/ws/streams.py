@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from ...engine.money import format_decimal
 from ...marketdata.types import INTERVALS_MS
+from ..model import cost, mean_price
 
 ZX, RAW, COMBINED, USER = "zx", "raw", "stream", "user"
 ZX_PRIVATE = ("order.update", "trade", "balance.update")
@@ -99,16 +100,11 @@ class Catalog:
 
     @staticmethod
     def cost(price: int, qty: int, s: SymbolUnits) -> int:
-        """Quote units of qty at price: the engine's cost, price * qty * 10**(quote - price - base decimals)."""
-        shift = s.quote_decimals - s.price_decimals - s.base_decimals
-        return price * qty * 10**shift if shift >= 0 else price * qty // 10**-shift
+        return cost(price, qty, s.price_decimals, s.base_decimals, s.quote_decimals)
 
     @staticmethod
     def mean_price(quote_units: int, qty: int, s: SymbolUnits) -> int:
-        """The price of qty bought for quote_units: cost's inverse, truncated (0 without a qty)."""
-        if not qty:
-            return 0
-        return quote_units * 10**(s.price_decimals + s.base_decimals) // (qty * 10**s.quote_decimals)
+        return mean_price(quote_units, qty, s.price_decimals, s.base_decimals, s.quote_decimals)
 
     @staticmethod
     def percent(change: int, base: int, decimals: int) -> str:
