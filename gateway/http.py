@@ -209,26 +209,19 @@ class App:
 
     async def _read_body(self, headers, proto, route: Route) -> bytes:
         cap = self.max_body_bytes
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
+
+        def refuse(length: str | None):
+            if length is not None and not length.isdigit():
                 raise ApiError(api.INVALID_PARAMETER, f"Content-Length {length!r} is not a number")
-            if int(length) > cap:
-                raise ApiError(api.BODY_TOO_LARGE, f"body of {length} bytes is above the limit of {cap}")
+            raise ApiError(api.BODY_TOO_LARGE, f"body of {length} bytes is above the limit of {cap}" if length
+                           else f"body is above the limit of {cap} bytes")
+        length = declared_length(headers, cap, refuse)
         if route.request is not None:
             content_type = headers.get("content-type") or ""
             if content_type.partition(";")[0].strip().lower() != "application/json":
                 raise ApiError(api.UNSUPPORTED_MEDIA_TYPE,
                                f"Content-Type {content_type or '(none)'!r}: expected application/json")
-        if length is not None:
-            return await proto()    # its length is known and within the cap
-        chunks, size = [], 0
-        async for chunk in proto:
-            size += len(chunk)
-            if size > cap:
-                raise ApiError(api.BODY_TOO_LARGE, f"body is above the limit of {cap} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await read_body(proto, length, cap, refuse)
 
     def _decode_body(self, route: Route, body: bytes):
         if route.request is None:
@@ -252,6 +245,31 @@ class App:
             return msgspec.convert(dict(parse_qsl(qs, keep_blank_values=True)), route.query, strict=False)
         except msgspec.ValidationError as e:
             raise ApiError(api.INVALID_PARAMETER, f"query: {e}") from None
+
+
+def declared_length(headers, cap: int, refuse) -> int | None:
+    """The request's Content-Length, if it sends one, checked before anything is read:
+    refuse(text) raises the caller's own error for a length that is not a number or is above cap."""
+    length = headers.get("content-length")
+    if length is None:
+        return None
+    if not length.isdigit() or int(length) > cap:
+        refuse(length)
+    return int(length)
+
+
+async def read_body(proto, length: int | None, cap: int, refuse) -> bytes:
+    """The body of a declared length (declared_length), or without one read in chunks
+    and refused (refuse(None)) once past cap."""
+    if length is not None:
+        return await proto() if length else b""
+    chunks, size = [], 0
+    async for chunk in proto:
+        size += len(chunk)
+        if size > cap:
+            refuse(None)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # -- OpenAPI -------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from typing import Callable
 import msgspec
 from granian.rsgi import ProtocolClosed
 
+from ..http import declared_length, read_body
 from . import errors as E
 from .auth import Signatures
 from .errors import BinanceError
@@ -118,17 +119,10 @@ class BinanceApp:
 
     async def _read_body(self, headers, proto) -> bytes:
         cap = self.max_body_bytes
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
+
+        def refuse(length: str | None):
+            if length is not None and not length.isdigit():
                 raise BinanceError(E.ILLEGAL_CHARS, f"Content-Length {length[:20]!r} is not a number.")
-            if int(length) > cap:
-                raise BinanceError(E.UNKNOWN, f"The body of {length} bytes is above the limit of {cap}.", status=413)
-            return await proto() if int(length) else b""
-        chunks, size = [], 0
-        async for chunk in proto:
-            size += len(chunk)
-            if size > cap:
-                raise BinanceError(E.UNKNOWN, f"The body is above the limit of {cap} bytes.", status=413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise BinanceError(E.UNKNOWN, f"The body of {length} bytes is above the limit of {cap}." if length
+                               else f"The body is above the limit of {cap} bytes.", status=413)
+        return await read_body(proto, declared_length(headers, cap, refuse), cap, refuse)
