@@ -101,6 +101,7 @@ def append_mark(fwd, n_fwd, seq):
     f.seq = seq
     f.kind = R.CMD_MARK
     f.ref = -1
+    f.ts = 0        # not a command: no entry time (the slot's last one would be counted in metrics)
 
 
 @kernel()
