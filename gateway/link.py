@@ -60,8 +60,11 @@ class Link:
         self.acks = wiring.rings[ack_ring(name)]
         self.pushes = wiring.rings[push_ring(name)]
         self.on_push = None         # called on the loop with each batch of PUSH records (services/gateway.py)
-        # Metrics (runtime/metrics.py): each command's entry time to its answer here (the ack wait).
+        # Metrics (runtime/metrics.py): an order's pre-check (none without a board), the wait for room
+        # in the command ring, and each command's entry time to its answer here (the ack wait).
         self.metrics = wiring.metrics
+        self.row_precheck = self.metrics.row("gateway.precheck", name) if board is not None else -1
+        self.row_ring = self.metrics.row("gateway.ring", name)
         self.row_ack = self.metrics.row("gateway.ack", name)
         self.next_tag = 1
         self.pending: dict[int, asyncio.Future] = {}
@@ -143,12 +146,15 @@ class Link:
         fut = self.loop.create_future()
         self.pending[tag] = fut
         deadline = time.monotonic() + self.timeout
+        full_at = 0                             # perf_counter_ns when the ring was first found full (0: never)
         while not ring_publish(self.ring.ctrl, self.ring.slots, words, 1):
+            full_at = full_at or time.perf_counter_ns()
             if time.monotonic() > deadline:     # UBSCore is not taking: nothing was sent
                 self.pending.pop(tag, None)
                 raise TimeoutError("the exchange is not taking commands")
             await asyncio.sleep(0.0005)
         self.waker.published()
+        self.metrics.value(self.row_ring, time.perf_counter_ns() - full_at if full_at else 0)
         try:
             ack = await asyncio.wait_for(asyncio.shield(fut), self.timeout)
             self.metrics.value(self.row_ack, time.time_ns() - ts)
@@ -181,7 +187,10 @@ class Link:
         return self.board.avail(user_id, asset) < need
 
     async def place(self, user_id, symbol_id, side, order_type, time_in_force, price, qty, quote_qty, cid):
-        if self._unfunded(user_id, symbol_id, side, order_type, price, qty, quote_qty):
+        t = time.perf_counter_ns()
+        unfunded = self._unfunded(user_id, symbol_id, side, order_type, price, qty, quote_qty)
+        self.metrics.value(self.row_precheck, time.perf_counter_ns() - t)
+        if unfunded:
             self.turned_away += 1
             return M.Result(0, 0, M.REJECTED, R.REASON_TEXT[R.R_INSUFFICIENT_BALANCE], R.R_INSUFFICIENT_BALANCE,
                             self.now_ms())

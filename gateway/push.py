@@ -14,6 +14,7 @@ means: start from the store again.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -35,12 +36,20 @@ class PushStream:
         feed: gateway/ws's Feed (None: market data only)."""
         self.store, self.market, self.feed = store, market, feed
         self.now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        # Called with each batch's entry times (PUSH.ts) once it is applied and handed to the feed:
+        # the worker's metrics (services/gateway.py); None: not measured.
+        self.observe_applied: Callable[[np.ndarray], None] | None = None
 
     def load(self) -> None:
         seq, open_orders, trades = self.store.market_state(TRADES_LOADED)
         self.market.load(seq, open_orders, trades)
 
     def take(self, recs: np.ndarray) -> None:
+        self._apply(recs)
+        if self.observe_applied is not None:
+            self.observe_applied(recs["ts"])
+
+    def _apply(self, recs: np.ndarray) -> None:
         gaps = np.flatnonzero(recs["kind"] == R.PUSH_GAP)
         if len(gaps):
             self.load()

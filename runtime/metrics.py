@@ -43,6 +43,7 @@ from ..engine.jit import kernel
 from ..engine.records import _dtype
 from ..ipc.atomics import cycles, cycles_per_ns, now_cycles
 from ..ipc.ring import attach_segment
+from .metrics_layout import gauges_of, rows_of
 
 MAGIC = 0x5849_4E46_4D45_5452     # "XINFMETR"
 VERSION = 1
@@ -138,30 +139,6 @@ def percentile(buckets: np.ndarray, count: int, q: float, max_ns: int) -> int:
     b = int(np.searchsorted(np.cumsum(buckets), rank))
     lo, width = bucket_bounds(min(b, N_BUCKETS - 1))
     return min(lo + (width - 1) // 2, max_ns)
-
-
-# -- the layout of an instance ------------------------------------------------------------------
-
-def rows_of(topology) -> tuple[str, ...]:
-    """The histogram rows of a pipeline: what each stage measures (docs/METRICS.md)."""
-    rows = []
-    for s in topology.sources:
-        if topology.process(s).role == "gateway":
-            rows += [f"gateway.request@{s}", f"gateway.ack@{s}"]
-    rows += ["ubscore", "match"]
-    if "journal" in topology.names:
-        rows += ["wal", "wal.fsync"]
-    rows += ["settle"]
-    if any(r.record == R.ACK for r in topology.rings):
-        rows += ["store", "store.write"]
-    return tuple(rows)
-
-
-def gauges_of(topology) -> tuple[str, ...]:
-    reasons = tuple(f"rejects.{code}" for code in sorted(R.REASON_TEXT) if code)
-    return ("commands", "trades", *reasons, "stalls", "restarts", "store.lag",
-            *(f"ring.{r.name}" for r in topology.rings),
-            *(f"proc.{p}.{f}" for p in topology.names for f in ("pid", "state", "heartbeat")))
 
 
 class Metrics:

@@ -11,6 +11,8 @@ heartbeat between slices. On the supervisor's stop it stops taking
 connections (WebSocket ones are closed, 1001 going away), answers what is
 in flight, closes its command ring (UBSCore drains and the close travels
 down the pipeline), and ends once settlement has closed its ack ring.
+Its metrics rows and WebSocket gauges (docs/METRICS.md) are its own: one
+writer each; the gauges are set from the hub's counts once a slice.
 """
 from __future__ import annotations
 
@@ -60,9 +62,8 @@ class GatewayWorker:
         self.push = PushStream(store, market, feed)
         self.link.on_push = self.push.take
         app = build_app(self.link, accounts, tokens, g, market=WithHistory(market, open_audit_store(cfg, data_dir)))
-        metrics, row = wiring.metrics, wiring.metrics.row("gateway.request", name)
-        if metrics.on and row >= 0:
-            app.observe_decoded = lambda ns: metrics.value(row, ns)
+        self.name, self.hub, self.metrics = name, hub, wiring.metrics
+        self._observe(app)
         self.server = make_server(app, g.host, g.port, log_enabled=False)
         self.ws_app = build_ws_app(app, self.link, hub)
         self.ws_address = (g.host, g.ws_port)
@@ -71,6 +72,26 @@ class GatewayWorker:
         self.serving = None
         self.stopping = False
         self.done = False
+
+    def _observe(self, app) -> None:
+        """Record into this worker's metrics rows (runtime/metrics_layout.py): a request's decoding on
+        both REST surfaces (one row), the pushes' age once applied (the link records the rest)."""
+        metrics, name = self.metrics, self.name
+        if not metrics.on:
+            return
+        row = metrics.row("gateway.request", name)
+        if row >= 0:
+            app.observe_decoded = app.mounts["/api/v3"].observe_decoded = lambda ns: metrics.value(row, ns)
+        row_push = metrics.row("push", name)
+        if row_push >= 0:
+            self.push.observe_applied = lambda ts: metrics.since(row_push, ts)
+
+    def _set_ws_gauges(self) -> None:
+        """The hub's figures as this worker's gauges (runtime/metrics_layout.WS_GAUGES), once a slice."""
+        hub = self.hub
+        for gauge, v in (("ws.connections", len(hub.connections)), ("ws.subscriptions", hub.subscriptions),
+                         ("ws.drops", hub.slow_consumers), ("ws.sent", hub.sent)):
+            self.metrics.set(f"{gauge}@{self.name}", v)
 
     async def _listen_ws(self):
         return await self.ws_app.serve(*self.ws_address)
@@ -83,6 +104,7 @@ class GatewayWorker:
             self.ws_server = self.loop.run_until_complete(self._listen_ws())
             self.serving = self.loop.create_task(self.server.serve())
         self.loop.run_until_complete(asyncio.sleep(SLICE_S))
+        self._set_ws_gauges()
         if self.serving.done() and not self.stopping:
             self.serving.result()           # the server failed (port taken...): say why
             raise RuntimeError("the HTTP server ended on its own")

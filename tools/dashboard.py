@@ -5,8 +5,9 @@ It finds the instance through a file the run leaves in DIR: `serve.json`
 or `supervisor.pid` (the WAL directory of `xinf pipeline mt --wal DIR`); the
 supervisor it names must be alive. It then only reads the metrics segment
 (runtime/metrics.py), so it costs the exchange nothing: per stage the count
-and the latency percentiles since start, the counters, ring occupancy and each
-process's pid, core, state and heartbeat; the audit store's lag.
+and the latency percentiles since start, the counters, the WebSocket gauges
+(summed over the gateway workers), ring occupancy and each process's pid,
+core, state and heartbeat; the audit store's lag.
 
 A histogram may be read mid-update by its writer (count and buckets a
 record apart): a frame is a best-effort picture, never an input to anything.
@@ -28,14 +29,17 @@ from ..engine import records as R
 from ..runtime.control import STATE_NAMES
 from ..runtime.metrics import Metrics, summary
 
-STAGE_ORDER = ("gateway.request", "gateway.ack", "ubscore", "match", "wal", "wal.fsync", "settle", "store",
-               "store.write")
+STAGE_ORDER = ("gateway.request", "gateway.precheck", "gateway.ring", "gateway.ack", "ubscore", "match", "wal",
+               "wal.fsync", "settle", "store", "store.write", "push")
 WHAT = {"gateway.request": "request start -> decoded and authenticated",
+        "gateway.precheck": "an order's balance pre-check",
+        "gateway.ring": "a command's wait for room in its ring",
         "gateway.ack": "command entry -> answered (the ack wait)",
         "ubscore": "entry -> sequenced, checked, locked", "match": "entry -> matched by the ME",
         "wal": "entry -> durable in the WAL", "wal.fsync": "one group commit: append + fsync",
         "settle": "entry -> replayed by settlement", "store": "entry -> order store committed",
-        "store.write": "one order-store transaction"}
+        "store.write": "one order-store transaction",
+        "push": "entry -> its events applied by a worker, queued to WebSockets"}
 
 
 class NoInstance(RuntimeError):
@@ -102,20 +106,28 @@ def snapshot(m: Metrics) -> dict:
             procs[p] = {"pid": pid, "core": core, "state": STATE_NAMES.get(g[f"proc.{p}.state"], "?"),
                         "heartbeat": g[f"proc.{p}.heartbeat"]}
     rejects = {R.REASON_TEXT.get(int(k.split(".")[1]), k): v for k, v in g.items() if k.startswith("rejects.") and v}
+    websocket = {}              # each gauge summed over the workers (ws.sent@gateway0 + ws.sent@gateway1 ...)
+    for k, v in g.items():
+        if k.startswith("ws."):
+            name = k[3:].split("@")[0]
+            websocket[name] = websocket.get(name, 0) + v
     return {"enabled": m.on, "up_s": (time.time_ns() - int(m.header["created_ns"])) / 1e9,
             "stages": {s: summary(stages[s]) for s in order},
             "counters": {k: g[k] for k in ("commands", "trades", "stalls", "restarts", "store.lag") if k in g},
-            "rejects": rejects, "rings": {k[5:]: v for k, v in g.items() if k.startswith("ring.")}, "processes": procs}
+            "rejects": rejects, "websocket": websocket,
+            "rings": {k[5:]: v for k, v in g.items() if k.startswith("ring.")}, "processes": procs}
 
 
 def text(f: dict, head: str) -> str:
     lines = [head + f" up {f['up_s']:.1f} s, metrics {'on' if f['enabled'] else 'off (pipeline.metrics: false)'}",
-             f"{'stage':<16}{'count':>10}{'p50':>11}{'p99':>11}{'p99.9':>11}{'max':>11}  measures"]
+             f"{'stage':<18}{'count':>10}{'p50':>11}{'p99':>11}{'p99.9':>11}{'max':>11}  measures"]
     for s, v in f["stages"].items():
-        lines.append(f"{s:<16}{v['count']:>10}{_ns(v['p50_ns']):>11}{_ns(v['p99_ns']):>11}{_ns(v['p999_ns']):>11}"
+        lines.append(f"{s:<18}{v['count']:>10}{_ns(v['p50_ns']):>11}{_ns(v['p99_ns']):>11}{_ns(v['p999_ns']):>11}"
                      f"{_ns(v['max_ns']):>11}  {WHAT.get(s, '')}")
     lines.append("counters: " + " ".join(f"{k}={v}" for k, v in f["counters"].items()))
     lines.append("rejects: " + (", ".join(f"{k}={v}" for k, v in f["rejects"].items()) or "none"))
+    if f["websocket"]:
+        lines.append("websocket (all workers): " + " ".join(f"{k}={v}" for k, v in f["websocket"].items()))
     lines.append("rings (records waiting): " + " ".join(f"{k}={v}" for k, v in f["rings"].items()))
     lines.append("processes: " + "; ".join(f"{p} pid {v['pid']} core {v['core']} {v['state']} hb {v['heartbeat']}"
                                            for p, v in f["processes"].items()))
@@ -136,8 +148,9 @@ def _rich(f: dict, head: str):
         p.add_column(c)
     for name, v in f["processes"].items():
         p.add_row(name, str(v["pid"]), str(v["core"]), v["state"], f"{v['heartbeat']:,}")
-    c = Table(title="counters and rings", show_header=False)
+    c = Table(title="counters, WebSockets and rings", show_header=False)
     for k, v in {**f["counters"], **{f"rejected: {k}": v for k, v in f["rejects"].items()},
+                 **{f"websocket {k}": v for k, v in f["websocket"].items()},
                  **{f"ring {k}": v for k, v in f["rings"].items()}}.items():
         c.add_row(k, f"{v:,}")
     return Group(t, p, c)

@@ -111,6 +111,8 @@ class Hub:
         self.encodes = 0                            # messages encoded (publish and send), for tests and stats
         self.slow_consumers = 0                     # connections closed for reading too slowly
         self.flushes = 0                            # transport writes, for stats
+        self.sent = 0                               # messages (frames) written, for stats
+        self.subscriptions = 0                      # (connection, key) pairs now subscribed, for stats
 
     # -- connections ------------------------------------------------------------------
     def connect(self, protocol, ws) -> Connection:
@@ -172,10 +174,14 @@ class Hub:
                 self._owner[key] = user_id
                 self._user_keys.setdefault(user_id, set()).add(key)
         subs[conn] = None
-        conn.keys.add(key)
+        if key not in conn.keys:
+            conn.keys.add(key)
+            self.subscriptions += 1
 
     def unsubscribe(self, conn: Connection, key: Hashable) -> None:
-        conn.keys.discard(key)
+        if key in conn.keys:
+            conn.keys.remove(key)
+            self.subscriptions -= 1
         subs = self._subscribers.get(key)
         if subs is None:
             return
@@ -273,6 +279,7 @@ class Hub:
             if frames:
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
                 self.flushes += 1
+                self.sent += len(frames)
             if conn.close_code:
                 code, conn.close_code = conn.close_code, 0
                 self._close(conn, code, "")

@@ -85,3 +85,12 @@ def test_a_gap_starts_again_from_the_store_and_takes_only_what_follows_it():
     assert s.market.depth(0, 10).asks == [(105, 1)] and s.market.depth(0, 10).bids == []
     assert [t.trade_id for t in s.market.trades(0, 10)] == [1]
     assert [p[0] for p in feed.privates] == [[8]]
+
+
+def test_every_record_of_a_batch_is_observed_once_applied_held_ones_too():
+    s, _, feed = stream(seq=5)
+    seen = []
+    s.observe_applied = lambda ts: seen.append((ts.tolist(), len(feed.privates)))
+    s.take(pushed(4, 6, orders=[accepted(4, 4, "buy", 100, 1), accepted(6, 6, "buy", 101, 2)]))
+    s.take(pushed(6, 6, orders=[accepted(6, 6, "buy", 101, 2)]))      # held already: nothing applied
+    assert seen == [([4_000_000, 6_000_000], 1), ([6_000_000], 1)]    # after the feed heard the batch

@@ -12,9 +12,10 @@ from numba import njit
 
 from xinfinity.engine import records as R
 from xinfinity.ipc import shm
-from xinfinity.runtime.metrics import (H_BUCKETS, H_COUNT, H_MAX, HIST, SUB, Metrics, bucket_bounds, record_cmds,
-                                       record_since, record_value, summary)
-from xinfinity.runtime.topology import pipeline, serving
+from xinfinity.runtime.metrics import (H_BUCKETS, H_COUNT, H_MAX, HIST, NAME, SUB, Metrics, bucket_bounds,
+                                       record_cmds, record_since, record_value, summary)
+from xinfinity.runtime.metrics_layout import gauges_of, rows_of
+from xinfinity.runtime.topology import MAX_SOURCES, pipeline, serving
 from xinfinity.tools import dashboard
 
 
@@ -127,3 +128,16 @@ def test_switched_off_nothing_is_recorded():
     clock = m.calibrate()
     _record_cmds(m.hist, m.row("ubscore"), clock, np.ones(4, R.CMD))
     assert not m.hist.any()
+
+
+def test_each_gateway_worker_has_rows_and_websocket_gauges_of_its_own():
+    rows, gauges = rows_of(serving(2)), gauges_of(serving(2))
+    for w in ("gateway0", "gateway1"):
+        assert {f"{stage}@{w}" for stage in ("gateway.request", "gateway.precheck", "gateway.ring", "gateway.ack",
+                                             "push")} <= set(rows)
+        assert {f"{g}@{w}" for g in ("ws.connections", "ws.subscriptions", "ws.drops", "ws.sent")} <= set(gauges)
+    assert len(set(rows)) == len(rows) and len(set(gauges)) == len(gauges)
+    most = serving(MAX_SOURCES)
+    assert all(len(n.encode()) <= NAME.itemsize for n in rows_of(most) + gauges_of(most))    # each fits its slot
+    dataset = rows_of(pipeline()) + gauges_of(pipeline())                    # no gateway: none of them
+    assert not any(n.startswith(("gateway.", "push", "ws.")) for n in dataset)

@@ -213,3 +213,12 @@ def test_the_real_market_data_serves_these_endpoints():
         assert client.call("GET", V3 + path, params).status == 200, path
     assert client.call("GET", V3 + "/depth", {"symbol": "BTCUSDT"}).json == {"lastUpdateId": 0, "bids": [], "asks": []}
     assert client.call("GET", V3 + "/ticker/24hr", {"symbol": "ETHUSDT"}).json["count"] == 0
+
+
+def test_a_request_that_reaches_its_handler_is_observed_once_with_its_decoding_time():
+    bw = make_bworld()
+    seen = []
+    bw.world.app.mounts[V3].observe_decoded = seen.append      # what services/gateway.py records (gateway.request)
+    assert get(bw, "/depth", {"symbol": "BTCUSDT"}).status == 200
+    assert get(bw, "/nope").status == 404                        # refused before its handler: not observed
+    assert len(seen) == 1 and seen[0] > 0 and isinstance(seen[0], int)

@@ -1,6 +1,6 @@
 """The hub behind a real server: fan-out encodes once and writes each subscriber
 once per loop turn, a slow consumer is closed (1008) without holding anyone
-up, ping frames."""
+up, ping frames; in-process, the counts the worker's gauges show."""
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +10,10 @@ import os
 import time
 
 import websockets
+from websockets.protocol import OPEN
 
 from tests.gateway.ws.conftest import BTC_USDT, SEND_BUFFER_BYTES, TIMEOUT_S, connect, quiet, recv
+from xinfinity.gateway.ws.hub import Hub
 
 SUBSCRIBERS = 1000
 MESSAGES = 5
@@ -156,4 +158,39 @@ def test_an_upgrade_to_the_http_port_is_refused_naming_the_websocket_port(server
         except websockets.InvalidStatus as e:
             assert e.response.status_code == 404
             assert f"served on port {server.ws_port}" in e.response.body.decode()
+    asyncio.run(run())
+
+
+class Socket:
+    """An open connection's socket that takes every write at once."""
+    class protocol:
+        state = OPEN
+
+    def __init__(self):
+        self.transport, self.written = self, []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def test_the_hub_counts_subscriptions_once_each_and_every_message_written():
+    """What services/gateway.py shows as ws.subscriptions and ws.sent."""
+    async def run():
+        hub = Hub()
+        a, b = hub.connect("p", Socket()), hub.connect("p", Socket())
+        for conn, key in ((a, "t1"), (a, "t1"), (a, "t2"), (b, "t1")):     # a again on t1: still one
+            hub.subscribe(conn, key)
+        assert hub.subscriptions == 3
+        hub.unsubscribe(a, "t2")
+        hub.unsubscribe(a, "t2")
+        assert hub.subscriptions == 2
+        hub.publish("t1", {"trade": 1})
+        hub.send(b, {"reply": 2})
+        await asyncio.sleep(0)          # the flush at the end of this loop turn
+        assert hub.sent == 3 and len(b.ws.written) == 1        # b's two messages in one write
+        hub.disconnect(b)
+        assert (len(hub.connections), hub.subscriptions) == (1, 1)
     asyncio.run(run())
