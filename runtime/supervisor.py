@@ -138,6 +138,7 @@ class Supervisor:
         self.poll_s = 0.01          # how often the watch runs (a process's death is seen at once)
         self.metrics: Metrics | None = None
         self.metrics_at = 0.0
+        self.final_stages: dict | None = None   # each stage's histogram when run() returned (metrics on)
 
     def run(self, on_ready: Callable[[Wiring], None] | None = None,
             watch: Callable[["Supervisor"], None] | None = None, stop_signals=()) -> dict:
@@ -166,6 +167,8 @@ class Supervisor:
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
+            if self.metrics.on:
+                self.final_stages = self.metrics.stages()
             self.metrics.close()
 
     def _run_once(self, on_ready, watch) -> dict:
