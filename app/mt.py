@@ -35,6 +35,7 @@ from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.shm import part_name
 from xinfinity.ipc.wait import STRATEGIES
 from xinfinity.runtime.control import PROC_STATS
+from xinfinity.runtime.metrics import summary
 from xinfinity.runtime.topology import DATASET, ingestion_sources
 from xinfinity.runtime.topology import pipeline as pipeline_topology
 from xinfinity.services.ingestion import Ingestion
@@ -132,11 +133,12 @@ def snapshot_writer(wal_dir, part: str, assets, symbols, dust_code: int, capacit
 
 def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal_dir=None,
               fsync: str = "every_batch", resumed: Resumed | None = None, fsync_interval_ms: int = 5,
-              sources: int = 1, hold: bool = False) -> dict:
+              sources: int = 1, hold: bool = False, rate: int = 0) -> dict:
     """How each process builds its service (in the child, after the fork);
     after a crash, from the recovered state (each child has its own copy).
     sources: how many sources the dataset is dealt to; hold: they keep their
-    rings open until the supervisor's stop (service mode)."""
+    rings open until the supervisor's stop (service mode); rate: each source's
+    offered commands per second (0: as fast as they are taken)."""
     parts = deal(ds, sources)
     dust_code = R.DUST_CODES[dust]
     asset_ids = np.array(sorted(a.id for a in ds.assets), np.int64)
@@ -145,7 +147,7 @@ def _builders(ds, out_dir, dust: str, capacity: Capacity, tmp: pathlib.Path, wal
     starts = resumed.starts if resumed else (0,) * sources
 
     def source(k, name):
-        return lambda w, stats: Ingestion(w, parts[k], starts[k], name, hold)
+        return lambda w, stats: Ingestion(w, parts[k], starts[k], name, hold, rate)
 
     def ubs_state():
         if resumed:
@@ -217,7 +219,7 @@ def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) 
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
            ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str | None = None,
            watch=None, on_ready=None, on_recovered=None, restarts: int | None = None,
-           sources: int = 1, until_stopped: bool = False) -> dict:
+           sources: int = 1, until_stopped: bool = False, rate: int = 0) -> dict:
     """Run the MT pipeline; returns the perf figures (also written to perf.txt).
     sources: deal the dataset to that many sources (`deal`), each with its
     command ring into UBSCore. until_stopped (service mode): the sources keep
@@ -227,7 +229,10 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     WAL, a crash is followed by a restart through recovery (at most
     `restarts`, default the config's); on_recovered(Resumed) runs after each
     recovery, watch and on_ready go to the supervisor (the crash drill).
-    fsync: the WAL's policy (default: the config's)."""
+    fsync: the WAL's policy (default: the config's). rate: offer the commands
+    open-loop at this many per second (services/ingestion.py), not as fast as
+    the pipeline takes them. With metrics on, perf has each stage's latency
+    since entry (latency.<stage>.p50_us ...: runtime/metrics.py's rows)."""
     t_begin = time.perf_counter()
     fsync = fsync or pipeline.fsync
     ds = ds if ds is not None else load_dataset(input_dir)
@@ -245,7 +250,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
 
     def builders(resumed: Resumed | None = None) -> dict:
         made = _builders(ds, out_dir, dust, capacity, tmp, wal_dir, fsync, resumed, pipeline.fsync_interval_ms,
-                         sources, until_stopped)
+                         sources, until_stopped, rate)
         return {name: made[name] for name in topology.names}
 
     def spare_core() -> Core:       # allocated while the pipeline runs, not after a crash
@@ -313,6 +318,10 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     perf["ubscore.stalls"] = stats["ubscore"]["stalls"]
     perf["ubscore.stall_s"] = round(stats["ubscore"]["stall_ns"] / 1e9, 3)
     perf["ubscore.unsettled_per_stall"] = round(stats["ubscore"]["stall_behind"] / max(1, stats["ubscore"]["stalls"]), 1)
+    for stage, h in (sup.final_stages or {}).items():
+        for k, v in summary(h).items():
+            perf[f"latency.{stage}.{k[:-3]}_us" if k.endswith("_ns") else f"latency.{stage}.{k}"] = (
+                round(v / 1000, 1) if k.endswith("_ns") else v)
     perf["total_s"] = round(time.perf_counter() - t_begin, 3)
     if out_dir:
         outputs.write_summary(out_dir / "perf.txt", perf)

@@ -335,16 +335,9 @@ def fmt(x, digits: int = 0) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
-def main(args) -> int:
-    rates = sorted(float(r) for r in args.rates.split(",") if r.strip())
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    if not rates or rates[0] <= 0:
-        raise SystemExit("xinf bench gateway: --rates needs positive rates")
-    if args.connections < 2 or args.connections % 2:
-        raise SystemExit("xinf bench gateway: --connections must be even (half buy, half sell)")
-    if set(policies) - set(POLICIES) or set(kinds) - set(KINDS):
-        raise SystemExit(f"xinf bench gateway: --policies from {POLICIES}, --kinds from {KINDS}")
+def measure(args, rates: list[float], policies: list[str], kinds: list[str]) -> dict[tuple[str, str], list[dict]]:
+    """Each policy's server, each kind's ladder (`ladder`'s rows), printed as they run; the servers are
+    stopped and (without --keep) their files removed before it returns. args: this module's options."""
     orders_each = (sum(per_key(r, args.seconds, args.connections) for r in rates)
                    + per_key(rates[0], args.warmup_seconds, args.connections))
     root = pathlib.Path(args.keep) if args.keep else pathlib.Path(tempfile.mkdtemp(prefix="xinf-bench-gw-"))
@@ -387,6 +380,20 @@ def main(args) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def main(args) -> int:
+    rates = sorted(float(r) for r in args.rates.split(",") if r.strip())
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not rates or rates[0] <= 0:
+        raise SystemExit("xinf bench gateway: --rates needs positive rates")
+    if args.connections < 2 or args.connections % 2:
+        raise SystemExit("xinf bench gateway: --connections must be even (half buy, half sell)")
+    if set(policies) - set(POLICIES) or set(kinds) - set(KINDS):
+        raise SystemExit(f"xinf bench gateway: --policies from {POLICIES}, --kinds from {KINDS}")
+    results = measure(args, rates, policies, kinds)
     print(f"load average at the end (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
           f"on {os.cpu_count()} cores (other work on the machine competes with the server and the generator)")
     print("highest sustained order rate (offered/s; acks >= 0.95 x offered and "

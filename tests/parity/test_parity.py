@@ -84,3 +84,19 @@ def test_mt_with_the_wal_replays_to_the_same_files(low_balance, fsync, tmp_path)
     for other in ("mt", "replay"):
         bad = [f"{n}: {d}" for n, ok, d in compare_dirs(tmp_path / "st", tmp_path / other) if not ok]
         assert not bad, other + "\n" + "\n".join(bad)
+
+
+def test_open_loop_paced_run_gives_st_outputs_and_each_stages_latency(low_balance, tmp_path):
+    """`xinf bench latency`'s load: ingestion offers the commands at a fixed rate, stamped with their
+    due times; the outputs are ST's, and every command is in the stages' latency figures."""
+    from xinfinity.edge.dataset import load_dataset
+    ds = load_dataset(low_balance)
+    run_st(low_balance, tmp_path / "st")
+    perf = run_mt(low_balance, tmp_path / "mt", pipeline=Pipeline(metrics=True), rate=200_000)
+    bad = [f"{n}: {d}" for n, ok, d in compare_dirs(tmp_path / "st", tmp_path / "mt") if not ok and n != "perf.txt"]
+    assert not bad, "\n".join(bad)
+    commands = len(ds.deposits) + len(ds.commands)
+    assert perf["mt_s"] >= len(ds.commands) / 200_000          # paced: no faster than offered
+    assert perf["latency.ubscore.count"] == perf["latency.settle.count"] == commands
+    assert 0 < perf["latency.ubscore.p50_us"] <= perf["latency.settle.p99_us"]
+
