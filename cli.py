@@ -12,19 +12,34 @@ def _add_tool(sub, name, module, help):
     p = sub.add_parser(name, help=help)
     mod.add_arguments(p)
     p.set_defaults(func=mod.main)
+    return p
+
+
+def _reporting(func, label: str):
+    """func(args) inside a progress report that says `label` and the time (runtime/progress.py), for a tool
+    that counts nothing itself: its module holds kernels, and an edit there recompiles every kernel."""
+    def run(args):
+        from xinfinity.runtime import progress
+        with progress.task() as p:
+            p.stage(label, compiles=label)
+            return func(args)
+    return run
 
 
 def _add_bench(sub):
     b = sub.add_parser("bench", help="benchmarks (figures measured in one run)")
     bsub = b.add_subparsers(dest="what", required=True)
     _add_tool(bsub, "engine", "tools.bench_engine", "numba core vs the reference implementation")
-    _add_tool(bsub, "ring", "tools.bench_ring", "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
+    ring = _add_tool(bsub, "ring", "tools.bench_ring",
+                     "our shared-memory ring vs multiprocessing.Queue and faster-fifo")
+    ring.set_defaults(func=_reporting(ring.get_default("func"), "measuring the rings"))
     _add_tool(bsub, "pipeline", "tools.bench_pipeline", "ST vs MT pipeline on the same commands")
     _add_tool(bsub, "wal", "tools.bench_wal", "MT with the WAL synced every batch vs not synced")
     _add_tool(bsub, "gateway", "tools.bench_gateway", "signed orders at fixed offered rates against a real xinf serve")
     _add_tool(bsub, "push", "tools.bench_push", "WebSocket subscribers on one symbol while orders are placed")
-    _add_tool(bsub, "latency", "tools.bench_latency",
-              "open-loop latency per offered rate: the core path (no HTTP) and through the gateway")
+    latency = _add_tool(bsub, "latency", "tools.bench_latency",
+                        "open-loop latency per offered rate: the core path (no HTTP) and through the gateway")
+    latency.set_defaults(func=_reporting(latency.get_default("func"), "measuring"))
 
 
 def _add_pipeline(sub):
@@ -60,7 +75,9 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     _add_run(sub)
     _add_pipeline(sub)
-    _add_tool(sub, "gen-fixture", "tools.gen_fixture", "generate a deterministic dataset")
+    from xinfinity.tools import recipes
+    gen = _add_tool(sub, "gen-fixture", "tools.gen_fixture", "generate a deterministic dataset")
+    gen.set_defaults(func=recipes.gen_fixture_main)     # gen_fixture.main with progress lines
     _add_tool(sub, "replay", "app.replay", "rebuild the state and output files from a WAL directory")
     from xinfinity.app import replay
     r = sub.add_parser("recover", help="the state from the newest good snapshot and the WAL after it")
@@ -84,6 +101,9 @@ def main(argv=None) -> int:
     from xinfinity.app.serve import ServeError
     from xinfinity.storage.wal import WalError
     from xinfinity.edge.dataset import DatasetError
+    from xinfinity.runtime import progress
+    sub_dest = {"pipeline": "mode", "bench": "what", "drill": "what", "fixtures": "action"}.get(args.cmd)
+    progress.set_command(" ".join([args.cmd] + ([getattr(args, sub_dest)] if sub_dest else [])))  # who reports
     try:
         return int(args.func(args) or 0)
     except DatasetError as e:
@@ -101,6 +121,8 @@ def main(argv=None) -> int:
     except PipelineError as e:
         print(f"xinf: pipeline failed: {e}", file=sys.stderr)
         return 1
+    finally:
+        progress.set_command(None)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from xinfinity.engine.core import Core, balance_rows, build_me, build_ubs, named
 from xinfinity.ipc.shm import instance_name as shm_instance
 from xinfinity.ipc.shm import part_name
 from xinfinity.ipc.wait import STRATEGIES
-from xinfinity.runtime.control import PROC_STATS
+from xinfinity.runtime import progress
+from xinfinity.runtime.control import ME_DONE, PROC_STATS
 from xinfinity.runtime.metrics import summary
 from xinfinity.runtime.topology import DATASET, ingestion_sources
 from xinfinity.runtime.topology import pipeline as pipeline_topology
@@ -216,6 +217,7 @@ def _load_service_kernels(ds, dust: str, pipeline: Pipeline, tmp: pathlib.Path) 
         w.close()
 
 
+@progress.reported
 def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipeline(),
            ds=None, capacity: Capacity = Capacity(), wal_dir=None, fsync: str | None = None,
            watch=None, on_ready=None, on_recovered=None, restarts: int | None = None,
@@ -234,8 +236,11 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     the pipeline takes them. With metrics on, perf has each stage's latency
     since entry (latency.<stage>.p50_us ...: runtime/metrics.py's rows)."""
     t_begin = time.perf_counter()
+    prog = progress.current()           # how far: the ME's last seq (ME_DONE) of the dataset's
     fsync = fsync or pipeline.fsync
-    ds = ds if ds is not None else load_dataset(input_dir)
+    if ds is None:
+        prog.stage("loading the dataset", compiles="load")
+        ds = load_dataset(input_dir)
     t_loaded = time.perf_counter()
     out_dir = pathlib.Path(out_dir) if out_dir is not None else None
     if out_dir:
@@ -260,15 +265,31 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
     scheduler = Scheduler(pathlib.Path(wal_dir) / SNAPSHOTS, pipeline.snapshot_every_commands,
                           pipeline.snapshot_every_s) if wal_dir is not None else None
 
+    total, resumed_at = len(ds.deposits) + len(ds.commands), [0]
+
     def recover_and_rebuild():
         scheduler.restarted()
+        prog.stage("recovering from the WAL after a crash")
         resumed = recover_pipeline(ds, out_dir, wal_dir, spare[0], sources)
+        resumed_at[0] = resumed.journaled
         spare[0] = None
         if on_recovered:
             on_recovered(resumed)
+        prog.stage(f"starting the {len(topology.names)} processes again")
         return builders(resumed)
 
+    def ready(w):
+        n = len(sup.restarts)
+        prog.stage(f"after restart {n}" if n else "", total=total, unit="commands", done=resumed_at[0], per_s=True)
+        if on_ready:
+            on_ready(w)
+
     def watch_run(sup):
+        if prog.total == total:
+            prog.update(max(prog.done, sup.wiring.control.get(ME_DONE)))
+            if prog.done >= total:
+                prog.stage(f"all {total:,} commands matched: " + ("waiting for the stop (SIGTERM or Ctrl-C)"
+                           if until_stopped else "settling the last ones, writing the files"))
         if scheduler:
             scheduler.poll(sup.wiring.control)
         if spare[0] is None and sup.recover is not None:
@@ -277,7 +298,9 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
             watch(sup)
 
     if wal_dir is not None and restarts:
+        prog.stage("loading the services' kernels", compiles="services")
         _load_service_kernels(ds, dust, pipeline, tmp)
+    prog.stage(f"starting the {len(topology.names)} processes", compiles="mt")
     sup = Supervisor(pipeline, builders(), recover_and_rebuild if wal_dir is not None else None, restarts,
                      topology)
     if watch:
@@ -292,7 +315,7 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
         handle.write_text(json.dumps({"metrics": part_name(shm_instance(), "metrics"), "pid": os.getpid(),
                                       "started": psutil.Process().create_time()}) + "\n")
     try:
-        stats = sup.run(on_ready, watch_run, (signal.SIGTERM, signal.SIGINT) if until_stopped else ())
+        stats = sup.run(ready, watch_run, (signal.SIGTERM, signal.SIGINT) if until_stopped else ())
         if scheduler:
             scheduler.finish()
     finally:
@@ -465,12 +488,6 @@ def add_run_arguments(p) -> None:
 def run(args) -> int:
     """`xinf run`: the bundled golden dataset through the multi-process
     pipeline under the supervisor, printing its summary and each process's figures."""
-    from .serve import compile_notice
     args.input = args.input or str(ROOT / "fixtures" / "zxi-100k")
-    progress = compile_notice()
     print(f"xinfinity: running {args.input} through the multi-process pipeline -> {args.out}", flush=True)
-    try:
-        return main(args)
-    finally:
-        if progress:
-            progress.done()
+    return main(args)           # progress (and on a first start, the compile) on stderr: run_mt's

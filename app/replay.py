@@ -19,6 +19,7 @@ from xinfinity.edge import outputs
 from xinfinity.storage.recovery import recover
 from xinfinity.edge.dataset import Dataset
 from xinfinity.app.st import run_st
+from xinfinity.runtime import progress
 
 
 def add_arguments(p) -> None:
@@ -26,8 +27,10 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output directory")
 
 
+@progress.reported
 def replay(wal_dir, out_dir) -> dict:
     t0 = time.perf_counter()
+    progress.current().stage("reading the WAL", compiles="wal")
     j = open_wal_dir(wal_dir)
     t_open = time.perf_counter() - t0
     ds = Dataset(path=pathlib.Path(wal_dir), assets=j.assets, symbols=j.symbols, deposits=j.deposits,

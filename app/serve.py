@@ -27,8 +27,8 @@ import pathlib
 import shutil
 import signal
 import socket
+import sys
 import tempfile
-import threading
 import time
 
 import msgspec
@@ -44,6 +44,7 @@ from ..engine import records as R
 from ..engine.core import Core, prefault_all
 from ..ipc import shm
 from ..runtime.balance_board import BalanceBoard
+from ..runtime import progress
 from ..runtime.control import DONE
 from ..runtime.supervisor import Supervisor
 from ..runtime.topology import serving
@@ -198,34 +199,15 @@ class Checkpoints:
             checkpoint(db)
 
 
-class _Progress:
-    """Says, every few seconds, that the first start is still compiling."""
-
-    def __init__(self, what: str):
-        self.what, self.t0, self.stop = what, time.monotonic(), threading.Event()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while not self.stop.wait(10):
-            print(f"xinfinity: {self.what}: {time.monotonic() - self.t0:.0f} s", flush=True)
-
-    def done(self):
-        self.stop.set()
-
-
-def compile_notice() -> _Progress | None:
-    """On the first start of a source tree (no numba cache yet), say that it compiles, and keep saying so."""
-    import xinfinity
-    if not xinfinity.COLD_CACHE:
-        return None
-    print("xinfinity: first start of this source tree: compiling the numba kernels "
-          "(4-6 minutes on 2 cores; cached for later starts)", flush=True)
-    return _Progress("compiling")
-
-
-def warm_kernels(cfg: Config, tmp: pathlib.Path, progress: _Progress | None) -> None:
+def warm_kernels(cfg: Config, tmp: pathlib.Path) -> None:
     """Compile (first start) or load the services' kernels here, once, on a
-    tiny state: the forked processes then start at once."""
+    tiny state: the forked processes then start at once. On the first start
+    of a source tree it says so, and every few seconds that it still compiles
+    (runtime/progress.py, on stderr)."""
+    import xinfinity
+    prog = progress.current()
+    t0 = time.monotonic()
+    prog.stage("preparing the services", compiles="serve")      # a cold cache's lines add "compiling ..."
     try:
         tiny = msgspec.structs.replace(cfg.capacity, max_users=16, max_orders=15, max_buckets=4)
         small = msgspec.structs.replace(cfg, capacity=tiny,
@@ -244,13 +226,11 @@ def warm_kernels(cfg: Config, tmp: pathlib.Path, progress: _Progress | None) -> 
         finally:
             w.close()
     finally:
-        if progress:
-            progress.done()
-            print(f"xinfinity: compiled in {time.monotonic() - progress.t0:.0f} s", flush=True)
+        if xinfinity.COLD_CACHE:
+            print(f"xinfinity: compiled in {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
 def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dict:
-    progress = compile_notice()
     cfg = msgspec.structs.replace(cfg, pipeline=msgspec.structs.replace(cfg.pipeline, loop_spins=cfg.gateway.loop_spins))
     data_dir.mkdir(parents=True, exist_ok=True)
     p = paths(data_dir)
@@ -267,8 +247,9 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
     ws_url = f"ws://{g.host}:{g.ws_port}"
     board = BalanceBoard.create(shm.instance_name(), cfg.capacity.max_users, max(a.id for a in cfg.assets) + 1)
     try:
-        warm_kernels(cfg, tmp, progress)
-        core, journaled = recover_state(data_dir, cfg)
+        with progress.task():           # the start's report; none while serving
+            warm_kernels(cfg, tmp)
+            core, journaled = recover_state(data_dir, cfg)
         if journaled:
             print(f"xinfinity: recovered {data_dir} through seq {journaled}", flush=True)
         scheduler = Scheduler(p["wal"] / SNAPSHOTS, cfg.pipeline.snapshot_every_commands, cfg.pipeline.snapshot_every_s)

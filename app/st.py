@@ -25,6 +25,7 @@ from xinfinity.edge import outputs
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.edge.sink import Sink, write_finals
 from xinfinity.storage.wal import POLICIES
+from xinfinity.runtime import progress
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -38,6 +39,7 @@ def _sequenced(core: Core, cmds: np.ndarray) -> np.ndarray:
     return seqd
 
 
+@progress.reported
 def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
            check_invariants: bool = False, wal_dir=None, fsync: FsyncPolicy = "every_batch", ds=None,
            capacity: Capacity = Capacity(), snapshot_every: int = 0, fsync_interval_ms: int = 5) -> dict:
@@ -50,9 +52,13 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     with a WAL, snapshot the state after a batch once that many commands ran
     since the last one (in wal_dir/snapshots)."""
     t_start = time.perf_counter()
+    prog = progress.current()
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ds = ds if ds is not None else load_dataset(input_dir)
+    if ds is None:
+        prog.stage("loading the dataset", compiles="load")
+        ds = load_dataset(input_dir)
+    prog.stage("", total=len(ds.commands), unit="commands", per_s=True, compiles="st")
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust], capacity)
     journal = None
     if wal_dir is not None:
@@ -86,6 +92,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     check_s = 0.0
     for i in range(0, len(cmds), batch):
         run(cmds[i:i + batch])
+        prog.update(min(i + batch, len(cmds)))
         if check_invariants:
             t_check = time.perf_counter()
             core.check_invariants()
@@ -95,6 +102,7 @@ def run_st(input_dir, out_dir, dust: str = "release", batch: int = 65536,
     if journal is not None:
         journal.close()
     t_write = time.perf_counter()
+    prog.stage("writing the output files")
     write_finals(out_dir, sink, core.balances(), core.open_orders(), core.best, ds)
     write_s = time.perf_counter() - t_write + sink.seconds
     perf = {"orders": len(cmds), "trades": sink.trades,

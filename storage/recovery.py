@@ -13,11 +13,13 @@ import numpy as np
 
 from xinfinity.engine import records as R
 from xinfinity.engine.core import Core
+from xinfinity.runtime import progress
 
 from .snapshot import load_snapshot
 from .wal_dir import SNAPSHOTS, open_wal_dir
 
 
+@progress.reported
 def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = True, core=None):
     """The core's state from the newest good snapshot (cut at or before seq
     at_most, if given) and the WAL after it, the replayed commands' events
@@ -27,6 +29,8 @@ def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = Tru
     counted). prefault: as engine.core.Core's; core: a fresh one allocated
     beforehand for it (the restarting supervisor keeps one ready)."""
     t0 = time.perf_counter()
+    prog = progress.current()
+    prog.stage("recovery: reading the WAL", compiles="wal")
     j = open_wal_dir(wal_dir)
     t_opened = time.perf_counter()
     if core is None:
@@ -37,10 +41,13 @@ def recover(wal_dir, sink=None, at_most: int | None = None, prefault: bool = Tru
         core.restore(loaded.arrays)
     sink = sink or (lambda ev: None)
     replayed = 0
-    for part in (j.deposits, j.commands):       # the WAL's own arrays: the core may write into them
-        tail = part[np.searchsorted(part["seq"], loaded.seq, side="right"):]
+    tails = [part[np.searchsorted(part["seq"], loaded.seq, side="right"):] for part in (j.deposits, j.commands)]
+    prog.stage("recovery: replaying the WAL", total=sum(map(len, tails)), unit="commands", per_s=True,
+               compiles="st")
+    for tail in tails:                          # the WAL's own arrays: the core may write into them
         for i in range(0, len(tail), 65536):
             core.run(tail[i:i + 65536], sink)
+            prog.update(add=min(65536, len(tail) - i))
         replayed += len(tail)
     t_end = time.perf_counter()
     n = len(j.deposits) + len(j.commands)

@@ -20,6 +20,7 @@ from xinfinity.engine.core import Core
 from xinfinity.engine.reference import Reference
 
 from xinfinity.edge.dataset import load_dataset
+from xinfinity.runtime import progress
 
 
 
@@ -40,7 +41,10 @@ def _fresh_core(ds, dust):
 def _time_numba(ds, cmds, dust, repeat) -> float:
     """Best of `repeat` runs on fresh state, events discarded as they flush."""
     best = float("inf")
-    for _ in range(repeat):
+    prog = progress.current()
+    prog.stage(f"the numba core on {len(cmds):,} commands", total=repeat, unit="runs")
+    for r in range(repeat):
+        prog.update(r)
         core = _fresh_core(ds, dust)
         batch = cmds.copy()
         t0 = time.perf_counter()
@@ -53,7 +57,10 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return len(a) == len(b) and a.tobytes() == b.tobytes()
 
 
+@progress.reported
 def main(args) -> int:
+    prog = progress.current()
+    prog.stage("loading the dataset", compiles="load")
     ds = load_dataset(args.input)
     dust = R.DUST_CODES[args.dust]
     n_prefix = min(args.ref_limit, len(ds.commands))
@@ -61,6 +68,7 @@ def main(args) -> int:
     print(f"dataset {args.input}: {len(ds.commands)} commands; ratio measured on the first {n_prefix}")
 
     # Warm-up: load numba's cached code before anything is timed.
+    prog.stage("warming up", compiles="st")
     warm = Core(ds.assets, ds.symbols, dust)
     warm.apply(ds.deposits)
     warm.apply(prefix[:1000].copy())
@@ -70,6 +78,7 @@ def main(args) -> int:
     core = _fresh_core(ds, dust)           # once more, keeping the events to check
     numba_ev = core.apply(prefix.copy())
 
+    prog.stage(f"the reference on {n_prefix:,} commands (pure Python: slow)")
     ref = Reference(ds.assets, ds.symbols, dust)
     ref.apply(ds.deposits.copy())
     t0 = time.perf_counter()

@@ -81,6 +81,7 @@ from xinfinity.accounts.store import AccountStore
 from xinfinity.app.st import add_config_argument
 from xinfinity.client import KeyFile, XinfClient
 from xinfinity.client import keys as client_keys
+from xinfinity.runtime import progress
 from xinfinity.tools.serve_process import HOST, ServeProcess, config_with
 from xinfinity.tools.loadgen import Report, build_request, build_signed_requests, interleave, run_open_loop
 
@@ -132,12 +133,15 @@ class Server(ServeProcess):
     def wait_healthy(self, timeout_sec: float) -> float:
         """Seconds until GET /health answers; progress every 15 s (the first start compiles)."""
         t0 = time.monotonic()
+        prog = progress.current()
+        prog.stage("starting xinf serve")
+        prog.note = lambda: f"its log: {self.tail(1).strip() or 'empty so far'}"
 
-        def progress(waited):
+        def waiting(waited):
             last = self.tail(1).strip() or "(no output yet)"
             print(f"  waiting for the server: {waited:.0f} s; its log: {last}", flush=True)
 
-        if not self.wait_ready(timeout_sec, progress=progress):
+        if not self.wait_ready(timeout_sec, progress=waiting):
             raise RuntimeError(f"xinf serve not healthy after {timeout_sec:.0f} s (exit {self.proc.poll()}):\n"
                                f"{self.tail()}")
         return time.monotonic() - t0
@@ -258,7 +262,10 @@ def ladder(server: Server, keys: list[KeyFile], rates: list[float], args, breakd
     host = f"{HOST}:{server.port}"
     c = args.connections
     rows = []
-    for rate in rates:
+    prog = progress.current()
+    for k, rate in enumerate(rates):
+        prog.stage("", total=len(rates), unit="rates", done=k)
+        prog.note = f"offering {fmt(rate)} orders/s for {args.seconds:g} s"
         n_each = per_key(rate, args.seconds, c)
         step_ms = 1000.0 * c / rate
         row = {"rate": rate, "health": None, "balances": None}
@@ -335,6 +342,7 @@ def fmt(x, digits: int = 0) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+@progress.reported
 def measure(args, rates: list[float], policies: list[str], kinds: list[str]) -> dict[tuple[str, str], list[dict]]:
     """Each policy's server, each kind's ladder (`ladder`'s rows), printed as they run; the servers are
     stopped and (without --keep) their files removed before it returns. args: this module's options."""
@@ -348,17 +356,21 @@ def measure(args, rates: list[float], policies: list[str], kinds: list[str]) -> 
           f"gateway workers {args.workers or 'from the config'}; files in {root}", flush=True)
     results: dict[tuple[str, str], list[dict]] = {}
     health: dict[float, Report | None] = {}
+    prog = progress.current()
     try:
         for pi, policy in enumerate(policies):
             data_dir = root / policy
             config = config_with(args.config, root / f"{policy}.yaml", fsync=policy)
             server = Server(data_dir, config, root / f"{policy}-serve.log", args.workers)
+            prog.context = f"{policy} ({pi + 1} of {len(policies)})"
             try:
                 print(f"{policy}: starting xinf serve on {server.url} (log {server.log_path})", flush=True)
                 print(f"{policy}: healthy after {server.wait_healthy(args.start_timeout):.1f} s; load average "
                       f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
                 operator = KeyFile.load(data_dir / "operator.json")
                 for ki, kind in enumerate(kinds):
+                    prog.context = f"{policy} ({pi + 1} of {len(policies)}), {kind}"
+                    prog.stage("making keys and funding the users")
                     keys = make_keys(data_dir, kind, args.connections, root / f"{policy}-keys")
                     fund(server.url, operator, keys, orders_each)
                     print(f"{policy} {kind}: {len(keys)} users funded", flush=True)

@@ -25,9 +25,12 @@ from xinfinity.engine.core import Core
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
 from xinfinity.app.st import Sink
+from xinfinity.runtime import progress
 
 
 def st_seconds(ds, dust: str, batch: int = 65536) -> float:
+    prog = progress.current()
+    prog.stage("", total=len(ds.commands), unit="commands", per_s=True, compiles="st")
     core = Core(ds.assets, ds.symbols, R.DUST_CODES[dust])
     sink = Sink(None)
     core.run(ds.deposits, sink)
@@ -35,6 +38,7 @@ def st_seconds(ds, dust: str, batch: int = 65536) -> float:
     t0 = time.perf_counter()
     for i in range(0, len(cmds), batch):
         core.run(cmds[i:i + batch], sink)
+        prog.update(min(i + batch, len(cmds)))
     return time.perf_counter() - t0
 
 
@@ -47,8 +51,11 @@ def add_arguments(p) -> None:
                    help="record metrics in MT (default: the config's pipeline.metrics); both: on and off, alternating")
 
 
+@progress.reported
 def main(args) -> int:
     pipeline = pipeline_config(args)
+    prog = progress.current()
+    prog.stage("loading the dataset", compiles="load")
     ds = load_dataset(args.input)
     n = len(ds.commands)
     mode = getattr(args, "metrics", "config")
@@ -59,9 +66,12 @@ def main(args) -> int:
     work = {v: [] for v in variants}        # CPU time in steps that did work, all processes
     pairs = []                              # (on, off) seconds of one repeat
     for r in range(args.repeat):
+        prog.context = f"repeat {r + 1} of {args.repeat}, st"
         st = st_seconds(ds, args.dust)
         st_best = min(st_best, st)
         for v in (variants if r % 2 == 0 else variants[::-1]):
+            prog.context = (f"repeat {r + 1} of {args.repeat}, mt"
+                            + (f" (metrics {'on' if v else 'off'})" if len(variants) > 1 else ""))
             mt = run_mt(None, None, args.dust, msgspec.structs.replace(pipeline, metrics=v), ds=ds)
             print(f"run {r + 1}: st {n / st:,.0f} orders/s, mt {mt['mt_orders_per_sec']:,} orders/s "
                   f"metrics {'on' if v else 'off'} "

@@ -42,6 +42,7 @@ import psutil
 from xinfinity.accounts.signing import HMAC
 from xinfinity.app.st import add_config_argument
 from xinfinity.client import KeyFile, XinfClient
+from xinfinity.runtime import progress
 from xinfinity.tools.bench_gateway import (REQUEST_TIMEOUT_SEC, STOP_TIMEOUT_SEC, Server, fmt, fund, make_keys,
                                            order_requests, per_key)
 from xinfinity.tools.loadgen import run_open_loop
@@ -101,6 +102,7 @@ def market_marks(url: str) -> tuple[int, int]:
     return (trades[-1]["id"] if trades else 0), depth["lastUpdateId"]
 
 
+@progress.reported
 def main(args) -> int:
     rates = [args.rate] if args.rate else sorted(float(r) for r in args.rates.split(",") if r.strip())
     if not rates or rates[0] <= 0 or args.subscribers < 1:
@@ -116,13 +118,17 @@ def main(args) -> int:
     rows, subs = [], None
     try:
         print(f"server healthy after {server.wait_healthy(args.start_timeout):.1f} s", flush=True)
+        prog = progress.current()
+        prog.stage(f"making keys and connecting {args.subscribers} subscribers")
         keys = make_keys(server.data_dir, HMAC, args.connections, root / "keys")
         fund(server.url, KeyFile.load(server.data_dir / "operator.json"), keys,
              sum(per_key(r, args.seconds, args.connections) for r in rates))
         t0 = time.monotonic()
         subs = Subscribers(server.ws_port, args.subscribers)
         print(f"{args.subscribers} subscribers connected and subscribed in {time.monotonic() - t0:.1f} s", flush=True)
-        for rate in rates:
+        for k, rate in enumerate(rates):
+            prog.stage("", total=len(rates), unit="rates", done=k)
+            prog.note = f"offering {fmt(rate)} orders/s for {args.seconds:g} s"
             tid0, _ = market_marks(server.url)
             subs.ask("reset")
             cpu0, sub_cpu0 = server.cpu_sec(), subs.cpu_sec()

@@ -15,6 +15,7 @@ from xinfinity.engine import records as R
 
 from xinfinity.edge.dataset import load_dataset
 from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
+from xinfinity.runtime import progress
 
 
 def add_arguments(p) -> None:
@@ -25,14 +26,18 @@ def add_arguments(p) -> None:
     add_pipeline_arguments(p)
 
 
+@progress.reported
 def main(args) -> int:
     pipeline = pipeline_config(args)
+    prog = progress.current()
+    prog.stage("loading the dataset", compiles="load")
     ds = load_dataset(args.input)
     best = {"every_batch": 0, "off": 0}
     root = tempfile.mkdtemp(prefix="xinf-wal-", dir=args.dir)
     try:
         for r in range(args.repeat):
-            for policy in best:
+            for k, policy in enumerate(best):
+                prog.context = f"run {r * len(best) + k + 1} of {args.repeat * len(best)} (fsync {policy})"
                 wal = f"{root}/{policy}-{r}"
                 perf = run_mt(None, None, args.dust, pipeline, ds=ds, wal_dir=wal, fsync=policy)
                 shutil.rmtree(wal, ignore_errors=True)

@@ -42,6 +42,7 @@ from xinfinity.edge.dataset import load_dataset
 from xinfinity.app.mt import Resumed, add_pipeline_arguments, pipeline_config, run_mt
 from .parity import compare_dirs
 from xinfinity.app.st import run_st
+from xinfinity.runtime import progress
 
 TARGETS = {**{name: name for name in DATASET.names}, "me": "matching"}    # "me": the ME, by its short name
 
@@ -145,6 +146,7 @@ class Killer:
         pid = sup.procs[name].pid
         os.kill(pid, signal.SIGKILL)
         self.kills.append({"target": name, "pid": pid, "at": at, "t_kill": time.perf_counter()})
+        progress.current().context = f"killed {len(self.kills)} of {len(self.points)} ({name} at seq {at})"
 
     def on_recovered(self, resumed: Resumed) -> None:
         self.recoveries += 1
@@ -185,24 +187,31 @@ def plan(total: int, kills: int, seed: int, target: str, batch: int):
     return points, lookahead, targets
 
 
+@progress.reported
 def drill(input_dir, out_dir, kills: int, seed: int, target: str = "any", dust: str = "release",
           pipeline=None, fsync: str | None = None, wal_dir=None) -> dict:
     """Run the drill; returns its figures (the final line's and the verdicts)."""
     from xinfinity.config import Pipeline
     pipeline = pipeline or Pipeline()
+    prog = progress.current()
+    prog.stage("loading the dataset", compiles="load")
     ds = load_dataset(input_dir)
     out_dir = pathlib.Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="xinf-drill-"))
     try:
+        prog.context = "the reference ST run"
         run_st(input_dir, tmp / "st", dust)
         reference = Reference(tmp / "st")
+        prog.context = f"killed 0 of {kills}"
         total = len(ds.deposits) + len(ds.commands)
         points, lookahead, targets = plan(total, kills, seed, target, pipeline.batch)
         killer = Killer(points, lookahead, targets, total, reference, out_dir)
         run_mt(None, out_dir, dust, pipeline, ds=ds, wal_dir=wal_dir or tmp / "wal", fsync=fsync,
                watch=killer, on_ready=killer.on_ready, on_recovered=killer.on_recovered, restarts=kills)
+        prog.context = ""
+        prog.stage("comparing the files with the ST run's")
         verdicts = compare_dirs(tmp / "st", out_dir)
         lost, dup, _ = reference.compare(out_dir, np.iinfo(np.int64).max)
     finally:

@@ -62,6 +62,7 @@ import numpy as np
 
 from xinfinity.config import CONFIG_DIR, load_yaml
 from xinfinity.engine import records as R
+from xinfinity.runtime import progress
 from xinfinity.tools.serve_process import ServeProcess, config_with
 
 TARGETS = ("gateway", "ubscore", "matching", "journal", "settlement")
@@ -382,6 +383,7 @@ def _make_users(data_dir: pathlib.Path, n: int, seed: int) -> list:
     return out
 
 
+@progress.reported
 def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int | None = None, users: int = 4,
           gap: int = 40, config: str | None = None, start_timeout_s: float = 900,
           recovery_timeout_s: float = 120) -> dict:
@@ -396,6 +398,9 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
     p = plan(kills, seed, target, gap)
     print(f"xinf drill serve: kills={kills} seed={seed} target={target} data={data_dir}", flush=True)
     server = ServeProcess(data_dir, port, data_dir / "drill-serve.log", ["--config", cfg])
+    prog = progress.current()
+    prog.stage("starting xinf serve")
+    prog.note = lambda: f"its log: {server.tail(1).strip() or 'empty so far'}"
     done: list[Kill] = []
     traffic = None
     code = None
@@ -410,6 +415,8 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
                     raise RuntimeError(f"the first deposits were not answered:\n{server.tail()}")
         traffic.start()
         for i in range(kills):
+            prog.stage("", total=kills, unit="kills", done=i)
+            prog.note = lambda: f"{traffic.answered:,} requests answered"
             due = traffic.answered + int(p.gaps[i])
             while traffic.answered < due and server.proc.poll() is None and not traffic.errors:
                 time.sleep(0.001)
@@ -423,6 +430,7 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
             acked = traffic.answered
             t_kill = time.perf_counter()
             os.kill(pid, signal.SIGKILL)
+            prog.note = f"killed {name}, waiting for the server to recover"
             with traffic.lock:
                 traffic.epoch = i + 1
             back = server.wait_ready(recovery_timeout_s, restarts=i + 1)
@@ -434,16 +442,19 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
                 print(f"the server did not come back within {recovery_timeout_s:g} s:\n{server.tail()}", flush=True)
                 break
         # A last stretch of traffic after the last recovery, so its commands are checked too.
+        prog.stage("traffic after the last recovery")
         due = traffic.answered + gap
         while traffic.answered < due and server.proc.poll() is None and not traffic.errors:
             time.sleep(0.001)
     finally:
+        prog.stage("stopping xinf serve")
         if traffic is not None:
             traffic.join()
         code = server.stop()
     if traffic is not None and traffic.errors:
         raise traffic.errors[0]
     requests = traffic.requests if traffic else []
+    prog.stage("checking the data dir (a replay of the whole WAL)")
     verdict = check(data_dir, requests, base_seq)
     result = _figures(kills, done, requests, verdict, code)
     result["data_dir"] = data_dir

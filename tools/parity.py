@@ -17,6 +17,7 @@ from xinfinity.engine import records as R
 from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
 from .compare import _first_diff_line, _show
 from xinfinity.app.st import run_st
+from xinfinity.runtime import progress
 
 EVENT_FILES = {"events_order.bin": R.ORDER_EVENT, "events_trade.bin": R.TRADE_EVENT,
                "events_balance.bin": R.BALANCE_EVENT}
@@ -64,12 +65,18 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default=None, help="keep both runs' files here (st/ and mt/); default: a temporary directory")
 
 
+@progress.reported
 def main(args) -> int:
     pipeline = pipeline_config(args)
+    prog = progress.current()
     with tempfile.TemporaryDirectory(prefix="xinf-parity-") as tmp:
         base = pathlib.Path(args.out or tmp)
+        prog.context = "ST (1 of 2)"
         st = run_st(args.input, base / "st", args.dust)
+        prog.context = "MT (2 of 2)"
         mt = run_mt(args.input, base / "mt", args.dust, pipeline)
+        prog.context = ""
+        prog.stage("comparing the files")
         verdicts = compare_dirs(base / "st", base / "mt")
         for name, ok, detail in verdicts:
             print(f"{name}: {'OK' if ok else 'DIFFERENT'}: {detail}")

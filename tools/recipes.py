@@ -36,6 +36,8 @@ import tempfile
 import time
 import tomllib
 
+from xinfinity.runtime import progress
+
 from . import gen_fixture
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -171,10 +173,12 @@ def sha256_file(path: pathlib.Path) -> str:
 
 
 def hash_inputs(data_dir: pathlib.Path) -> dict[str, str]:
+    progress.current().stage("hashing the inputs")
     return {name: sha256_file(data_dir / name) for name in INPUT_FILES}
 
 
 def hash_outputs(out_dir: pathlib.Path) -> dict[str, str]:
+    progress.current().stage("hashing the outputs")
     return {p.name: sha256_file(p) for p in sorted(out_dir.iterdir())
             if p.is_file() and p.name not in UNHASHED_OUTPUTS}
 
@@ -213,10 +217,42 @@ def _dataset_complete(data_dir: pathlib.Path) -> bool:
     return all((data_dir / name).is_file() for name in INPUT_FILES)
 
 
+def generate_dataset(p: gen_fixture.GenParams, out_dir) -> dict:
+    """gen_fixture.generate, saying how far it got (runtime/progress.py, on stderr): drawing the
+    rows, then writing orders.csv (n of N rows). Its rich bar (gen_fixture.run_with_progress) showed
+    on a terminal only; these lines show wherever stderr goes."""
+    prog = progress.current()
+    prog.stage("drawing the rows", compiles="gen")
+
+    def advance(n: int) -> None:
+        if prog.total is None:      # the first chunk is written: the rate counts from here
+            prog.stage("writing orders.csv", total=p.orders, unit="rows", done=n, per_s=True)
+        else:
+            prog.update(add=n)
+
+    return gen_fixture.generate(p, out_dir, advance)
+
+
+def gen_fixture_main(args) -> int:
+    """`xinf gen-fixture`: gen_fixture.main, with progress lines (an edit of gen_fixture.py, which
+    holds kernels, would recompile every kernel of the tree)."""
+    p = gen_fixture.params_from_args(args)
+    try:
+        p.validate()
+    except ValueError as e:
+        print(f"gen-fixture: {e}", file=sys.stderr)
+        return 2
+    with progress.task(enabled=not args.quiet):
+        r = generate_dataset(p, args.out)
+    print(gen_fixture.summary_line(p, args.out, r))
+    return 0
+
+
 def generate(r: Recipe, data_dir: pathlib.Path, quiet: bool) -> None:
     for name in INPUT_FILES:             # only what the generator writes; nothing else
         (data_dir / name).unlink(missing_ok=True)
-    result = gen_fixture.run_with_progress(r.params, data_dir, quiet)
+    with progress.task(enabled=not quiet):
+        result = generate_dataset(r.params, data_dir)
     print(gen_fixture.summary_line(r.params, data_dir, result))
 
 
@@ -278,7 +314,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("name", nargs="?", help="recipe name (default: all)")
     parser.add_argument("--force", action="store_true",
                         help="gen: regenerate even if up to date; record: replace recorded hashes")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines (stderr)")
     parser.add_argument("--recipes", default=str(RECIPES_FILE),
                         help="recipes file (default fixtures/recipes.toml)")
     parser.add_argument("--dir", default=str(GENERATED_DIR),
@@ -304,17 +340,19 @@ def main(args) -> int:
             raise RecipeError(f"unknown recipe {args.name!r} (known: {', '.join(recipes)})")
         names = [args.name] if args.name else list(recipes)
         ok = True
-        for name in names:
-            r, data_dir = recipes[name], root / name
-            if args.action == "gen":
-                ok &= do_gen(r, data_dir, args.force, args.quiet)
-            elif args.action == "check":
-                ok &= do_check(r, data_dir, args.quiet)
-            else:
-                do_record(r, data_dir, args.force, args.quiet)
-                save_recipes(recipes, path)
-                print(f"{name}: recorded {len(r.inputs)} input and {len(r.outputs)} output hashes "
-                      f"in {path}")
+        with progress.task(enabled=not args.quiet) as prog:
+            for i, name in enumerate(names):
+                prog.context = f"{name} ({i + 1} of {len(names)})"
+                r, data_dir = recipes[name], root / name
+                if args.action == "gen":
+                    ok &= do_gen(r, data_dir, args.force, args.quiet)
+                elif args.action == "check":
+                    ok &= do_check(r, data_dir, args.quiet)
+                else:
+                    do_record(r, data_dir, args.force, args.quiet)
+                    save_recipes(recipes, path)
+                    print(f"{name}: recorded {len(r.inputs)} input and {len(r.outputs)} output hashes "
+                          f"in {path}")
         return 0 if ok else 1
     except RecipeError as e:
         print(f"xinf fixtures: {e}", file=sys.stderr)
