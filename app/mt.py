@@ -316,6 +316,8 @@ def run_mt(input_dir, out_dir, dust: str = "release", pipeline: Pipeline = Pipel
                                       "started": psutil.Process().create_time()}) + "\n")
     try:
         stats = sup.run(ready, watch_run, (signal.SIGTERM, signal.SIGINT) if until_stopped else ())
+        if prog.total == total and not until_stopped:     # ran to the end; the watch may have missed the last
+            prog.update(total)
         if scheduler:
             scheduler.finish()
     finally:

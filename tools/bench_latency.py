@@ -44,6 +44,7 @@ import msgspec
 from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
 from xinfinity.app.st import ROOT
 from xinfinity.edge.dataset import load_dataset
+from xinfinity.runtime import progress
 from xinfinity.storage.wal import POLICIES
 from xinfinity.tools import bench_gateway
 
@@ -144,6 +145,7 @@ def gateway_args(args) -> argparse.Namespace:
     return g
 
 
+@progress.reported
 def main(args) -> int:
     rates = sorted(int(float(r)) for r in args.rates.split(",") if r.strip())
     g_rates = sorted(float(r) for r in args.gateway_rates.split(",") if r.strip())
@@ -159,10 +161,13 @@ def main(args) -> int:
           f"latency from each command's intended entry time", flush=True)
     core: dict[str, list[dict]] = {}
     root = pathlib.Path(tempfile.mkdtemp(prefix="xinf-bench-lat-"))
+    prog = progress.current()
     try:
-        for policy in policies:
+        for pi, policy in enumerate(policies):
             core[policy] = []
-            for rate in rates:
+            for ri, rate in enumerate(rates):
+                prog.context = (f"core path, {policy}, rate {ri + 1} of {len(rates)} ({rate:,}/s), "
+                                f"run {pi * len(rates) + ri + 1} of {len(policies) * len(rates)}")
                 r = core_rate(ds, pipeline, rate, args.seconds, policy, root)
                 core[policy].append(r)
                 print_core_row(policy, r)
@@ -170,6 +175,7 @@ def main(args) -> int:
         shutil.rmtree(root, ignore_errors=True)
     gateway: dict[str, list[dict]] = {}
     if g_rates:
+        prog.context = "through the gateway"
         print(f"bench latency: through the gateway, rates {','.join(f'{r:g}' for r in g_rates)}/s", flush=True)
         got = bench_gateway.measure(gateway_args(args), g_rates, policies, [bench_gateway.HMAC])
         gateway = {policy: rows for (policy, _), rows in got.items()}
