@@ -117,7 +117,7 @@ class Persistence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # http://user:password@host:6041/db (REST) or taos://user:password@host:6030/db (native).
     tdengine_dsn: str = ""
     audit_batch: AtLeast1 = 65536           # most WAL records replayed and written in one store transaction
-    audit_poll_ms: AtLeast1 = 20            # the stage's sleep when the WAL holds nothing new
+    audit_poll_ms: AtLeast1 = 100           # the stage's sleep when the WAL holds nothing new (each wake-up with work is a store transaction)
     audit_status_ms: AtLeast1 = 500         # most time between two writes of its lag to DATA/audit.json
 
 
