@@ -35,7 +35,7 @@ _TS_WORD = R.CMD.fields["ts"][1] // 8
 _PR_SET_TIMERSLACK = 29
 
 
-def _fine_sleeps() -> None:
+def fine_sleeps() -> None:
     """Timer slack 1 ns (Linux's default is 50 us): a paced source's short sleeps end on time."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_TIMERSLACK, 1, 0, 0, 0)
@@ -58,7 +58,7 @@ class Ingestion:
         self.due_ns = None                       # paced: each command's due time after the go
         if self.rate:
             self.due_ns = (np.arange(len(commands), dtype=np.int64) * 1_000_000_000) // self.rate
-            _fine_sleeps()
+            fine_sleeps()
         self.t0 = 0                              # paced: time.time_ns() at the go, less the skipped commands' due time
         self.buf = np.zeros(min(wiring.cfg.batch, max(1, len(commands))), self.commands.dtype)
         self.buf_words = self.ring.words_of(self.buf)

@@ -20,6 +20,12 @@ counting the pipeline's start and close, which `achieved` includes). The
 highest rate whose result-out p99 is also under --p99-bound-us (default 200)
 is reported beside it.
 
+The baseline: the same paced load into the single-process core (engine.core,
+no WAL, no other process), one batch of whatever is due at a time, latency
+from each command's due time to the end of the core's call that ran it:
+the engine's own latency, which is what 0xInfinity's figure is of, so the
+rest of the core path's figure is the pipeline's hops on this machine.
+
 Through the gateway (--gateway-rates; "" skips it): `xinf bench gateway`'s
 open-loop HTTP ladder (tools/bench_gateway.py: signed orders, latency from
 each request's intended send time to its answer) under the same policies. Its
@@ -29,6 +35,7 @@ Everything shares this machine's cores. The plot (--plot, PNG) shows p50 and
 p99 against the offered rate for each end point and policy. The run ends with
   core_p99_us_at_100000=          result out at 100,000/s, first policy
   durable_p99_us_at_100000_every_batch=
+  st_core_p99_us_at_100000=       the baseline
 (empty when that rate or policy was not run).
 """
 from __future__ import annotations
@@ -39,12 +46,18 @@ import pathlib
 import shutil
 import tempfile
 
+import time
+
 import msgspec
+import numpy as np
 
 from xinfinity.app.mt import add_pipeline_arguments, pipeline_config, run_mt
 from xinfinity.app.st import ROOT
 from xinfinity.edge.dataset import load_dataset
+from xinfinity.engine import records as R
+from xinfinity.engine.core import Core
 from xinfinity.runtime import progress
+from xinfinity.services.ingestion import fine_sleeps
 from xinfinity.storage.wal import POLICIES
 from xinfinity.tools import bench_gateway
 
@@ -92,6 +105,30 @@ def core_rate(ds, pipeline, rate: int, seconds: float, policy: str, root: pathli
     return row
 
 
+def st_rate(ds, rate: int, seconds: float) -> dict:
+    """The baseline at `rate`: {"rate", "n", "result": {...}} (us), exact percentiles."""
+    orders = min(len(ds.commands), max(1, int(rate * seconds) - len(ds.deposits)))
+    cmds = ds.commands[:orders]
+    core = Core(ds.assets, ds.symbols, R.DUST_RELEASE)
+    core.run(ds.deposits, lambda ev: None)        # the setup, not offered
+    due = (np.arange(orders, dtype=np.int64) * 1_000_000_000) // rate
+    late = np.zeros(orders, np.int64)
+    fine_sleeps()
+    sent, t0 = 0, time.perf_counter_ns()
+    while sent < orders:
+        now = time.perf_counter_ns() - t0
+        k = min(int(np.searchsorted(due, now, side="right")), sent + 8192)
+        if k <= sent:
+            time.sleep(min(int(due[sent]) - now, 1_000_000) / 1e9)
+            continue
+        core.run(cmds[sent:k], lambda ev: None)
+        late[sent:k] = time.perf_counter_ns() - t0 - due[sent:k]
+        sent = k
+    q = np.percentile(late, [50, 99, 99.9]) / 1000
+    return {"rate": rate, "n": orders, "result": {"count": orders, "p50_us": q[0], "p99_us": q[1],
+                                                  "p999_us": q[2], "max_us": late.max() / 1000}}
+
+
 def print_core_row(policy: str, r: dict) -> None:
     def pct(e):
         x = r[e]
@@ -102,7 +139,8 @@ def print_core_row(policy: str, r: dict) -> None:
           f"  {'':12} durable    us: {pct('durable')}", flush=True)
 
 
-def plot(path: pathlib.Path, core: dict[str, list[dict]], gateway: dict[str, list[dict]], bound_us: float) -> str:
+def plot(path: pathlib.Path, core: dict[str, list[dict]], st: list[dict], gateway: dict[str, list[dict]],
+         bound_us: float) -> str:
     """Latency against offered rate, p50 and p99 of each end point and policy; what was written, or why not."""
     try:
         import matplotlib
@@ -117,6 +155,9 @@ def plot(path: pathlib.Path, core: dict[str, list[dict]], gateway: dict[str, lis
             for q, marker in (("p50_us", "o"), ("p99_us", "^")):
                 a.plot(rates, [max(r[end][q], 0.1) for r in rows], style, marker=marker,
                        label=f"{end} {q[:-3]} ({policy})")
+    for q, marker in (("p50_us", "o"), ("p99_us", "^")):
+        a.plot([r["rate"] for r in st], [max(r["result"][q], 0.1) for r in st], ":", marker=marker, color="black",
+               label=f"result {q[:-3]} (one process, no WAL)")
     a.axhline(bound_us, color="grey", lw=0.8, ls=":", label=f"{bound_us:g} us")
     a.set(xscale="log", yscale="log", xlabel="offered commands/s (ingestion, open loop)",
           ylabel="latency from intended entry, us", title="core path")
@@ -173,13 +214,21 @@ def main(args) -> int:
                 print_core_row(policy, r)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    st = []
+    for ri, rate in enumerate(rates):
+        prog.context = f"baseline (one process), rate {ri + 1} of {len(rates)}"
+        st.append(st_rate(ds, rate, args.seconds))
+        x = st[-1]["result"]
+        print(f"  {'baseline':12} offered {rate:>7,}/s ({st[-1]['n']:,} orders, one process, no WAL)\n"
+              f"  {'':12} result out us: p50 {x['p50_us']:>9,.1f} p99 {x['p99_us']:>9,.1f} "
+              f"p99.9 {x['p999_us']:>9,.1f} max {x['max_us']:>10,.1f}", flush=True)
     gateway: dict[str, list[dict]] = {}
     if g_rates:
         prog.context = "through the gateway"
         print(f"bench latency: through the gateway, rates {','.join(f'{r:g}' for r in g_rates)}/s", flush=True)
         got = bench_gateway.measure(gateway_args(args), g_rates, policies, [bench_gateway.HMAC])
         gateway = {policy: rows for (policy, _), rows in got.items()}
-    print(plot(pathlib.Path(args.plot), core, gateway, args.p99_bound_us))
+    print(plot(pathlib.Path(args.plot), core, st, gateway, args.p99_bound_us))
     print(f"sustained (no command later than {1 - SUSTAINED:.0%} of the run) and within the bound (result-out p99 < "
           f"{args.p99_bound_us:g} us), highest offered rate:")
     for policy, rows in core.items():
@@ -196,4 +245,7 @@ def main(args) -> int:
         return f"{r[end]['p99_us']:.1f}" if r else ""
     print(f"core_p99_us_at_{REPORT_RATE}={at(policies[0], 'result')}")
     print(f"durable_p99_us_at_{REPORT_RATE}_every_batch={at('every_batch', 'durable')}")
+    base = next((r for r in st if r["rate"] == REPORT_RATE), None)
+    print(f"st_core_p99_us_at_{REPORT_RATE}={base['result']['p99_us']:.1f}" if base else
+          f"st_core_p99_us_at_{REPORT_RATE}=")
     return 0
