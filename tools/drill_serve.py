@@ -41,6 +41,10 @@ the data dir is checked, the server no longer running:
    `recover`) gives the balances of every user and asset, and the open
    orders (ids, filled qty), that the order store holds; its applied_seq is
    the WAL's last seq.
+4. the audit store (DATA/audit.db, written by the audit stage from the WAL):
+   it holds exactly the events a replay of the whole WAL emits, each once,
+   with its command's entry time, and its mark is the WAL's last seq
+   (storage/audit `differences`): a kill mid-batch lost or doubled no row.
 
 A kill passes if the server came back healthy, nothing sent between it and
 the kill before it was lost or duplicated, and the state check held.
@@ -65,7 +69,7 @@ from xinfinity.engine import records as R
 from xinfinity.runtime import progress
 from xinfinity.tools.serve_process import ServeProcess, config_with
 
-TARGETS = ("gateway", "ubscore", "matching", "journal", "settlement")
+TARGETS = ("gateway", "ubscore", "matching", "journal", "settlement", "audit")
 SYMBOL = "BTC_USDT"
 PRICE_USDT = 20000              # the traffic's prices are this, give or take PRICE_SPREAD dollars
 PRICE_SPREAD = 5
@@ -255,6 +259,7 @@ class Verdict(NamedTuple):
     duplicated: list[int]           # for each command in the WAL once too often: the epoch of its request
     state_diffs: list[str]          # how the order store differs from a replay of the WAL
     wal_commands: int
+    audit_diffs: list[str]          # how the audit store differs from a replay's events
 
 
 def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) -> Verdict:
@@ -272,7 +277,22 @@ def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) ->
         diffs = _state_diffs(core, store, int(seqs[-1]) if len(seqs) else 0)
     finally:
         store.close()
-    return Verdict(lost, duplicated, diffs, len(cmds))
+    return Verdict(lost, duplicated, diffs, len(cmds), _audit_diffs(data_dir, cmds))
+
+
+def _audit_diffs(data_dir: pathlib.Path, cmds: np.ndarray) -> list[str]:
+    """The audit store against the events of a single-process replay of the whole WAL."""
+    from xinfinity.engine.core import Core
+    from xinfinity.storage.audit import differences
+    from xinfinity.storage.audit.sqlite import SqliteAuditStore
+    from xinfinity.storage.wal_dir import read_market
+    assets, symbols, dust, capacity, _ = read_market(data_dir / "wal")
+    ev = Core(assets, symbols, R.DUST_CODES[dust], capacity, prefault=False).apply(cmds.copy())
+    store = SqliteAuditStore(data_dir / "audit.db")
+    try:
+        return differences(store, ev, cmds["ts"].astype(np.int64), int(cmds["seq"][-1]) if len(cmds) else 0)
+    finally:
+        store.close()
 
 
 def _at(cmds: np.ndarray, seqs: np.ndarray, seq: int):
@@ -466,7 +486,7 @@ def drill(kills: int, seed: int, target: str = "any", data_dir=None, port: int |
 def _figures(kills: int, done: list[Kill], requests: list[Request], v: Verdict, server_exit) -> dict:
     bad_epochs = collections.Counter(r.epoch for r in v.lost) + collections.Counter(v.duplicated)
     passed = sum(1 for i, k in enumerate(done)
-                 if k.recovery_ms is not None and not bad_epochs[i] and not v.state_diffs)
+                 if k.recovery_ms is not None and not bad_epochs[i] and not v.state_diffs and not v.audit_diffs)
     ms = np.array([k.recovery_ms for k in done if k.recovery_ms is not None])
     outcomes = collections.Counter(r.outcome for r in requests)
     return {"kills": kills, "done": done, "passed": passed, "lost": len(v.lost), "duplicated": len(v.duplicated),
@@ -482,11 +502,14 @@ def report(r: dict) -> int:
         print(f"lost: {q.kind} #{q.n} of user {q.user_id} ({q.outcome}, seq {q.seq}, order {q.order_id})")
     for d in v.state_diffs[:10]:
         print(f"state: {d}")
+    for d in v.audit_diffs[:10]:
+        print(f"audit store: {d}")
     if r["server_exit"] != 0:
         print(f"xinf serve did not stop cleanly (exit {r['server_exit']}):\n{r['server_log']}")
     o = r["outcomes"]
     print(f"requests={sum(o.values())} ok={o[OK]} rejected={o[REJECTED]} unknown={o[UNKNOWN]} unsent={o[UNSENT]} "
-          f"wal_commands={v.wal_commands} state={'equal' if not v.state_diffs else 'DIFFERENT'}")
+          f"wal_commands={v.wal_commands} state={'equal' if not v.state_diffs else 'DIFFERENT'} "
+          f"audit={'equal' if not v.audit_diffs else 'DIFFERENT'}")
     print(f"drills_passed={r['passed']}/{r['kills']} lost={r['lost']} duplicated={r['duplicated']} "
           f"recovery_p50_ms={r['recovery_p50_ms']:.0f} recovery_p99_ms={r['recovery_p99_ms']:.0f}", flush=True)
     ok = r["passed"] == r["kills"] and r["lost"] == 0 and r["duplicated"] == 0 and r["server_exit"] == 0

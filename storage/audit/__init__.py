@@ -173,6 +173,39 @@ class AuditStore(abc.ABC):
         ...
 
 
+def differences(store: AuditStore, ev, ts_of_seq: np.ndarray, through: int) -> list[str]:
+    """How the store differs from holding exactly the events of seqs 1..through, each once, with its
+    command's entry time (ts_of_seq[seq - 1]): ev is a replay's Events of at least those seqs.
+    Empty: it holds exactly those (the crash drills' and the contract tests' check)."""
+    big = 1 << 40
+
+    def want(a, keep):
+        a = a[keep & (a["seq"] <= through)]
+        return a, ts_of_seq[a["seq"] - 1]
+    found = []
+    if store.mark() != through:
+        found.append(f"the store's mark is {store.mark()}, not {through}")
+    users = sorted(set(ev.orders["user_id"].tolist()) | set(ev.balances["user_id"].tolist()))
+    checks = [(f"trades of symbol {s}", store.trades(s, limit=big), want(ev.trades, ev.trades["symbol"] == s))
+              for s in sorted(set(ev.orders["symbol"].tolist()))]
+    checks += [(f"order events of user {u}", store.order_events(u, limit=big), want(ev.orders, ev.orders["user_id"] == u))
+               for u in users]
+    checks += [(f"balance events of user {u}", store.balance_events(u, limit=big),
+                want(ev.balances, ev.balances["user_id"] == u)) for u in users]
+    rows = 0
+    for what, got, (events, ts) in checks:
+        if len(got.events) != len(events):
+            found.append(f"{what}: {len(got.events)} rows where the replay has {len(events)}")
+        elif got.events.tobytes() != events.tobytes():
+            found.append(f"{what}: rows differ from the replay's events")
+        elif got.ts_ns.tolist() != ts.tolist():
+            found.append(f"{what}: entry times differ from the WAL's")
+        rows += len(events)
+    if rows != sum(int(np.sum(a["seq"] <= through)) for a in ev):
+        found.append("some of the replay's events are of no user or symbol queried")
+    return found
+
+
 def open_audit_store(config: Config, data_dir) -> AuditStore:
     """TDengine when `persistence.tdengine_dsn` is set, else SQLite at DATA/audit.db."""
     dsn = config.persistence.tdengine_dsn

@@ -21,6 +21,7 @@ from xinfinity.engine.events import Events
 from xinfinity.engine.wal import RECORD_BYTES
 from xinfinity.marketdata.book import MarketData
 from xinfinity.marketdata.types import INTERVALS_MS
+from xinfinity.storage.audit import differences
 from xinfinity.storage.snapshot import seq_of, snapshots_in, write_snapshot
 from xinfinity.storage.wal_dir import SNAPSHOTS, WAL_FILE, WalDir
 
@@ -82,21 +83,8 @@ def replay_st(ds, cmds) -> Events:
 
 def assert_store_holds(store, ev: Events, cmds: np.ndarray, through: int) -> None:
     """The store holds exactly the events of seqs 1..through, each once, with its command's entry time."""
-    def want(a, keep):
-        a = a[keep & (a["seq"] <= through)]
-        return a, cmds["ts"][a["seq"] - 1]
-    users = sorted(set(ev.orders["user_id"].tolist()) | set(ev.balances["user_id"].tolist()))
-    checks = [(store.trades(s, limit=BIG), want(ev.trades, ev.trades["symbol"] == s))
-              for s in sorted(set(ev.orders["symbol"].tolist()))]
-    checks += [(store.order_events(u, limit=BIG), want(ev.orders, ev.orders["user_id"] == u)) for u in users]
-    checks += [(store.balance_events(u, limit=BIG), want(ev.balances, ev.balances["user_id"] == u)) for u in users]
-    rows = 0
-    for got, (events, ts) in checks:
-        assert len(got.events) == len(events), f"{len(got.events)} rows where {len(events)} were expected"
-        assert got.events.tobytes() == events.tobytes()
-        assert got.ts_ns.tolist() == ts.tolist()
-        rows += len(events)
-    assert rows == sum(int(np.sum(a["seq"] <= through)) for a in ev), "some events are of no user or symbol queried"
+    found = differences(store, ev, cmds["ts"], through)
+    assert not found, "\n".join(found)
 
 
 def closed_klines(ds, ev: Events, cmds: np.ndarray) -> dict:
