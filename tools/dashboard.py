@@ -4,30 +4,38 @@ It finds the instance through a file the run leaves in DIR: `serve.json`
 (`xinf serve --data-dir DIR`), `metrics.json` (`xinf pipeline mt --out DIR`)
 or `supervisor.pid` (the WAL directory of `xinf pipeline mt --wal DIR`); the
 supervisor it names must be alive. It then only reads the metrics segment
-(runtime/metrics.py), so it costs the exchange nothing: per stage the count
-and the latency percentiles since start, the counters, the WebSocket gauges
-(summed over the gateway workers), ring occupancy and each process's pid,
-core, state and heartbeat; the audit store's lag.
+(runtime/metrics.py), so it costs the exchange nothing. Per stage: the count,
+and p50 / p99 / p99.9 / max both over the last interval (the difference of
+two frames' bucket counts) and since start, and its samples/s; commands/s
+and trades/s over the interval (sparklines of the last 60 frames in the live
+view); the counters, rejects and stalls, the WebSocket gauges (summed
+over the gateway workers), the records waiting in each ring, the audit store's
+lag; each process's pid, state, heartbeat, health (did the heartbeat move
+during the interval), the core it last ran on and its CPU affinity.
 
 A histogram may be read mid-update by its writer (count and buckets a
 record apart): a frame is a best-effort picture, never an input to anything.
 
-`--once` prints one frame as plain text and exits (scripts, tests); without
-it the frame is redrawn (rich) until Ctrl-C. Exit status 1, with a message,
-when no instance is running there.
+`--once` takes two snapshots `--interval` seconds apart and prints the second
+as plain text (scripts, tests), its "last" columns over that interval; without
+it the frame is redrawn (rich) every `--interval` until Ctrl-C. Exit status 1,
+with a message, when no instance is running there.
 """
 from __future__ import annotations
 
+import collections
 import json
+import os
 import pathlib
 import sys
 import time
 
+import numpy as np
 import psutil
 
 from ..engine import records as R
-from ..runtime.control import STATE_NAMES
-from ..runtime.metrics import Metrics, summary
+from ..runtime.control import DONE, FAILED, RUNNING, STATE_NAMES
+from ..runtime.metrics import H_BUCKETS, H_MAX, N_BUCKETS, Metrics, bucket_bounds, percentile, summary
 
 STAGE_ORDER = ("gateway.request", "gateway.precheck", "gateway.ring", "gateway.ack", "ubscore", "match", "wal",
                "wal.fsync", "settle", "store", "store.write", "push")
@@ -40,6 +48,9 @@ WHAT = {"gateway.request": "request start -> decoded and authenticated",
         "settle": "entry -> replayed by settlement", "store": "entry -> order store committed",
         "store.write": "one order-store transaction",
         "push": "entry -> its events applied by a worker, queued to WebSockets"}
+RATES = ("commands", "trades")      # the gauges shown as a rate (per second over the interval)
+SPARK = "▁▂▃▄▅▆▇█"
+HISTORY = 60                        # frames a sparkline spans
 
 
 class NoInstance(RuntimeError):
@@ -89,78 +100,228 @@ def _ns(v: int) -> str:
     return f"{v / 1e9:.2f} s"
 
 
-def snapshot(m: Metrics) -> dict:
-    """One frame's figures."""
-    stages = m.stages()
-    order = [s for s in STAGE_ORDER if s in stages] + [s for s in stages if s not in STAGE_ORDER]
+def _rate(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def spark(values, width: int = HISTORY) -> str:
+    """A sparkline of the last `width` values (non-negative), scaled to their maximum."""
+    vals = list(values)[-width:]
+    top = max(vals, default=0)
+    if top <= 0:
+        return SPARK[0] * len(vals)
+    return "".join(SPARK[min(len(SPARK) - 1, max(0, round(v / top * (len(SPARK) - 1))))] for v in vals)
+
+
+def pinning(affinity, cores) -> str:
+    """A process's CPU affinity as text: "pinned N" (one core), "any" (every core this machine lets us
+    see), "cores a,b" (a subset), "?" (unknown)."""
+    if not affinity:
+        return "?"
+    if len(affinity) == 1:
+        return f"pinned {affinity[0]}"
+    if set(affinity) >= set(cores):
+        return "any"
+    return "cores " + ",".join(str(c) for c in sorted(affinity))
+
+
+def probe(pid: int):
+    """(core it last ran on, its affinity or None) of a live process; None when it is gone."""
+    try:
+        p = psutil.Process(pid)
+        core = p.cpu_num()
+        try:
+            affinity = p.cpu_affinity()
+        except (psutil.AccessDenied, AttributeError):       # another user's process; a platform without it
+            affinity = None
+        return core, affinity
+    except psutil.NoSuchProcess:                            # a zombie too: it has ended
+        return None
+    except psutil.Error:
+        return -1, None
+
+
+def _cores() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return list(range(psutil.cpu_count() or 1))
+
+
+def interval(prev: np.ndarray, cur: np.ndarray) -> dict:
+    """count, p50/p99/p99.9 and max (ns) of the samples one histogram row took between two reads of it.
+
+    The percentiles come from the difference of the bucket counts (each within 1/32, as since start). The
+    interval's max is exact when the row's max grew (only a sample of the interval can have raised it);
+    otherwise the buckets only bound it: the upper bound of the top non-empty bucket of the difference,
+    capped by the max since start (exact again when that leaves a single value: the buckets below 32 ns)."""
+    b = np.maximum(cur[H_BUCKETS:] - prev[H_BUCKETS:], 0)   # a read mid-update may be a record apart
+    n = int(b.sum())
+    if n == 0:
+        return {"count": 0, "p50_ns": 0, "p99_ns": 0, "p999_ns": 0, "max_ns": 0, "max_exact": True}
+    mx_now = int(cur[H_MAX])
+    if mx_now > int(prev[H_MAX]):
+        mx, exact = mx_now, True
+    else:
+        top = int(np.flatnonzero(b)[-1])
+        lo, width = bucket_bounds(min(top, N_BUCKETS - 1))
+        mx = min(lo + width - 1, mx_now)
+        exact = mx == lo                                    # a bucket one value wide (below 32 ns), or capped to it
+    return {"count": n, "p50_ns": percentile(b, n, 0.5, mx), "p99_ns": percentile(b, n, 0.99, mx),
+            "p999_ns": percentile(b, n, 0.999, mx), "max_ns": mx, "max_exact": exact}
+
+
+def snapshot(m: Metrics, prev: dict | None = None, *, t: float | None = None, probe=probe,
+             cores: list[int] | None = None) -> dict:
+    """One frame's figures; with `prev` (the frame before), also those over the interval since it.
+
+    t: the frame's time (time.monotonic() by default); probe(pid): (core, affinity) of a live process, None
+    when it is gone (psutil by default); cores: the cores an unpinned process may run on (ours by default)."""
+    t = time.monotonic() if t is None else t
+    cores = _cores() if cores is None else cores
+    rows = m.stages()
+    order = [s for s in STAGE_ORDER if s in rows] + [s for s in rows if s not in STAGE_ORDER]
     g = {name: m.gauge(name) for name in m.gauge_index}
+    dt = t - prev["t"] if prev is not None and t > prev["t"] else None
+    pg = prev["gauges"] if dt else {}
+    stages = {}
+    for s in order:
+        v = summary(rows[s])
+        if dt and s in prev["rows"]:
+            v["last"] = interval(prev["rows"][s], rows[s])
+            v["last"]["rate"] = v["last"]["count"] / dt
+        stages[s] = v
     procs = {}
     for name in g:
         if name.startswith("proc.") and name.endswith(".pid"):
             p = name[5:-4]
-            pid = g[name]
-            try:
-                core = psutil.Process(pid).cpu_num() if pid else -1
-            except psutil.Error:
-                core = -1
-            procs[p] = {"pid": pid, "core": core, "state": STATE_NAMES.get(g[f"proc.{p}.state"], "?"),
-                        "heartbeat": g[f"proc.{p}.heartbeat"]}
+            pid, state, hb = g[name], g[f"proc.{p}.state"], g[f"proc.{p}.heartbeat"]
+            found = probe(pid) if pid else None
+            core, affinity = found if found is not None else (-1, None)
+            if state in (DONE, FAILED) or (pid and found is None):
+                health = "ended"
+            elif not dt:
+                health = "-"                                # one frame: nothing to compare with
+            elif hb != pg.get(f"proc.{p}.heartbeat"):
+                health = "ok"
+            else:                                           # not running yet: the supervisor waits for it too
+                health = "stalled" if state == RUNNING else "-"
+            procs[p] = {"pid": pid, "core": core, "state": STATE_NAMES.get(state, "?"), "heartbeat": hb,
+                        "health": health, "pinning": pinning(affinity, cores)}
     rejects = {R.REASON_TEXT.get(int(k.split(".")[1]), k): v for k, v in g.items() if k.startswith("rejects.") and v}
     websocket = {}              # each gauge summed over the workers (ws.sent@gateway0 + ws.sent@gateway1 ...)
     for k, v in g.items():
         if k.startswith("ws."):
             name = k[3:].split("@")[0]
             websocket[name] = websocket.get(name, 0) + v
+    rates = {k: max(g.get(k, 0) - pg.get(k, 0), 0) / dt for k in RATES} if dt else {}
     return {"enabled": m.on, "up_s": (time.time_ns() - int(m.header["created_ns"])) / 1e9,
-            "stages": {s: summary(stages[s]) for s in order},
+            "t": t, "interval_s": dt, "rows": rows, "gauges": g,
+            "stages": stages, "rates": rates,
             "counters": {k: g[k] for k in ("commands", "trades", "stalls", "restarts", "store.lag") if k in g},
             "rejects": rejects, "websocket": websocket,
             "rings": {k[5:]: v for k, v in g.items() if k.startswith("ring.")}, "processes": procs}
 
 
+def _last(v: dict) -> tuple[str, ...]:
+    last = v.get("last")
+    if last is None:
+        return ("-",) * 5
+    if not last["count"]:
+        return ("0",) + ("-",) * 4
+    return (str(last["count"]), _ns(last["p50_ns"]), _ns(last["p99_ns"]), _ns(last["p999_ns"]),
+            _ns(last["max_ns"]) + ("" if last["max_exact"] else "*"))
+
+
+def _since(v: dict) -> tuple[str, ...]:
+    return _ns(v["p50_ns"]), _ns(v["p99_ns"]), _ns(v["p999_ns"]), _ns(v["max_ns"])
+
+
 def text(f: dict, head: str) -> str:
-    lines = [head + f" up {f['up_s']:.1f} s, metrics {'on' if f['enabled'] else 'off (pipeline.metrics: false)'}",
-             f"{'stage':<18}{'count':>10}{'p50':>11}{'p99':>11}{'p99.9':>11}{'max':>11}  measures"]
+    """A frame as plain text (--once): a stage a line, its name and count since start first."""
+    dt = f["interval_s"]
+    lines = [head + f" up {f['up_s']:.1f} s, metrics {'on' if f['enabled'] else 'off (pipeline.metrics: false)'}"
+             + (f", last interval {dt:.2f} s" if dt else "")]
+    last = f" last {dt:.2f} s " if dt else " last interval "
+    lines.append(f"{'':29}{last:-^54} {' since start ':-^43}")
+    quantiles = "".join(f"{c:>11}" for c in ("p50", "p99", "p99.9", "max"))
+    lines.append(f"{'stage':<18}{'count':>10}{'n':>11}{quantiles}{quantiles}  measures")
     for s, v in f["stages"].items():
-        lines.append(f"{s:<18}{v['count']:>10}{_ns(v['p50_ns']):>11}{_ns(v['p99_ns']):>11}{_ns(v['p999_ns']):>11}"
-                     f"{_ns(v['max_ns']):>11}  {WHAT.get(s, '')}")
+        lines.append(f"{s:<18}{v['count']:>10}" + "".join(f"{c:>11}" for c in _last(v) + _since(v))
+                     + f"  {WHAT.get(s, '')}")
+    if any(v.get("last", {}).get("max_exact") is False for v in f["stages"].values()):
+        lines.append("  * max over the interval bounded by its top bucket (the max since start did not grow)")
+    if f["rates"]:
+        lines.append(f"throughput over the last {dt:.2f} s: "
+                     + " ".join(f"{k}/s={v:.1f}" for k, v in f["rates"].items()))
     lines.append("counters: " + " ".join(f"{k}={v}" for k, v in f["counters"].items()))
     lines.append("rejects: " + (", ".join(f"{k}={v}" for k, v in f["rejects"].items()) or "none"))
     if f["websocket"]:
         lines.append("websocket (all workers): " + " ".join(f"{k}={v}" for k, v in f["websocket"].items()))
     lines.append("rings (records waiting): " + " ".join(f"{k}={v}" for k, v in f["rings"].items()))
-    lines.append("processes: " + "; ".join(f"{p} pid {v['pid']} core {v['core']} {v['state']} hb {v['heartbeat']}"
-                                           for p, v in f["processes"].items()))
+    lines.append("processes (core: the one it last ran on; health: its heartbeat moved during the interval):")
+    lines += [f"  {p} pid {v['pid']} core {v['core']} {v['state']} hb {v['heartbeat']} {v['health']} {v['pinning']}"
+              for p, v in f["processes"].items()]
     return "\n".join(lines)
 
 
-def _rich(f: dict, head: str):
+def remember(history: dict, f: dict) -> dict:
+    """Add a frame's rates to the sparklines' history (name -> the last HISTORY values)."""
+    if f["interval_s"]:
+        for k, v in f["rates"].items():
+            history.setdefault(f"{k}/s", collections.deque(maxlen=HISTORY)).append(v)
+    return history
+
+
+def _rich(f: dict, head: str, history: dict | None = None):
+    """The live view of a frame; history: the sparklines' (remember)."""
+    from rich import box
     from rich.console import Group
     from rich.table import Table
-    t = Table(title=head + f" up {f['up_s']:.1f} s", expand=False)
-    for c in ("stage", "count", "p50", "p99", "p99.9", "max", "measures"):
-        t.add_column(c, justify="left" if c in ("stage", "measures") else "right")
+    history = history or {}
+    dt = f["interval_s"]
+    t = Table(title=head + f" up {f['up_s']:.1f} s" + (f", last interval {dt:.2f} s" if dt else ""), expand=False,
+              box=box.SIMPLE_HEAD, collapse_padding=True,
+              caption="last: over the last interval (max*: bounded by its top bucket); since: since start; "
+                      "n/s: samples per second over the last interval")
+    t.add_column("stage", no_wrap=True, min_width=16)
+    t.add_column("count", justify="right", no_wrap=True)
+    t.add_column("n/s", justify="right", no_wrap=True)
+    for c in ("n", "p50", "p99", "p99.9", "max"):
+        t.add_column(f"last\n{c}", justify="right", style="cyan", no_wrap=True)
+    for c in ("p50", "p99", "p99.9", "max"):
+        t.add_column(f"since\n{c}", justify="right", no_wrap=True)
     for s, v in f["stages"].items():
-        t.add_row(s, f"{v['count']:,}", _ns(v["p50_ns"]), _ns(v["p99_ns"]), _ns(v["p999_ns"]), _ns(v["max_ns"]),
-                  WHAT.get(s, ""))
+        rate = _rate(v["last"]["rate"]) if "last" in v else "-"
+        t.add_row(s, f"{v['count']:,}", rate, *_last(v), *_since(v))
+    r = Table(title="throughput", show_header=False)
+    for k in RATES:
+        vals = history.get(f"{k}/s", ())
+        r.add_row(f"{k}/s", _rate(vals[-1]) if vals else "-", spark(vals))
     p = Table(title="processes")
-    for c in ("process", "pid", "core", "state", "heartbeat"):
-        p.add_column(c)
+    for c in ("process", "pid", "core", "affinity", "state", "heartbeat", "health"):
+        p.add_column(c, no_wrap=True)
     for name, v in f["processes"].items():
-        p.add_row(name, str(v["pid"]), str(v["core"]), v["state"], f"{v['heartbeat']:,}")
-    c = Table(title="counters, WebSockets and rings", show_header=False)
-    for k, v in {**f["counters"], **{f"rejected: {k}": v for k, v in f["rejects"].items()},
-                 **{f"websocket {k}": v for k, v in f["websocket"].items()},
-                 **{f"ring {k}": v for k, v in f["rings"].items()}}.items():
-        c.add_row(k, f"{v:,}")
-    return Group(t, p, c)
+        style = {"ok": "green", "stalled": "bold red", "ended": "yellow"}.get(v["health"], "")
+        p.add_row(name, str(v["pid"]), str(v["core"]), v["pinning"], v["state"], f"{v['heartbeat']:,}",
+                  f"[{style}]{v['health']}[/]" if style else v["health"])
+    c = Table(show_header=False, box=None)
+    c.add_column(style="bold", no_wrap=True)
+    c.add_column()
+    for k, d in (("counters", f["counters"]), ("rejects", f["rejects"]), ("websocket (all workers)", f["websocket"]),
+                 ("rings (records waiting)", f["rings"])):
+        if d or k in ("counters", "rejects"):
+            c.add_row(k, "  ".join(f"{n}={v:,}" for n, v in d.items()) or "none")
+    return Group(t, r, p, c)
 
 
 def add_arguments(p) -> None:
     p.add_argument("--data-dir", required=True,
                    help="the data dir of `xinf serve`, or the --out (or --wal) dir of `xinf pipeline mt`")
-    p.add_argument("--once", action="store_true", help="print one frame as text and exit")
-    p.add_argument("--interval", type=float, default=0.5, help="seconds between frames (live view)")
+    p.add_argument("--once", action="store_true",
+                   help="print one frame as text and exit (its 'last' figures over --interval)")
+    p.add_argument("--interval", type=float, default=0.5,
+                   help="seconds between frames (live view), or between --once's two snapshots")
 
 
 def main(args) -> int:
@@ -176,15 +337,20 @@ def main(args) -> int:
         print(f"xinf dashboard: {e}", file=sys.stderr)
         return 1
     head = f"{what} on {data_dir} (pid {pid}):"
+    interval_s = max(float(args.interval), 0.01)
     try:
+        f = snapshot(m)
         if args.once:
-            print(text(snapshot(m), head))
+            time.sleep(interval_s)
+            print(text(snapshot(m, f), head))
             return 0
         from rich.live import Live
-        with Live(_rich(snapshot(m), head), refresh_per_second=4, screen=False) as live:
+        history: dict = {}
+        with Live(_rich(f, head, history), refresh_per_second=4, screen=False) as live:
             while _alive(pid, None):
-                time.sleep(args.interval)
-                live.update(_rich(snapshot(m), head))
+                time.sleep(interval_s)
+                f = snapshot(m, f)
+                live.update(_rich(f, head, remember(history, f)))
         print(f"xinf dashboard: the instance (pid {pid}) has ended", file=sys.stderr)
         return 0
     except KeyboardInterrupt:
