@@ -37,6 +37,6 @@ def rows_of(topology) -> tuple[str, ...]:
 def gauges_of(topology) -> tuple[str, ...]:
     reasons = tuple(f"rejects.{code}" for code in sorted(R.REASON_TEXT) if code)
     return ("commands", "trades", *reasons, "stalls", "restarts", "store.lag",
-            *(f"ring.{r.name}" for r in topology.rings),
+            *(f"ring.{r.name}" for r in topology.rings), *(f"capacity.{r.name}" for r in topology.rings),
             *(f"proc.{p}.{f}" for p in topology.names for f in ("pid", "state", "heartbeat")),
             *(f"{g}@{w}" for w in gateways(topology) for g in WS_GAUGES))

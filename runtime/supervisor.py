@@ -175,6 +175,8 @@ class Supervisor:
         shm.cleanup_stale()
         self.procs = {}
         self.wiring = w = Wiring.create(self.cfg, topology=self.topology, metrics=self.metrics)
+        for name, ring in w.rings.items():                  # the dashboard's ring fill is waiting / this
+            self.metrics.set(f"capacity.{name}", len(ring.slots))
         if self.stopping:
             w.control.put(STOP, 1)
         names = self.topology.names

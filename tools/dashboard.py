@@ -220,7 +220,13 @@ def snapshot(m: Metrics, prev: dict | None = None, *, t: float | None = None, pr
             "stages": stages, "rates": rates,
             "counters": {k: g[k] for k in ("commands", "trades", "stalls", "restarts", "store.lag") if k in g},
             "rejects": rejects, "websocket": websocket,
-            "rings": {k[5:]: v for k, v in g.items() if k.startswith("ring.")}, "processes": procs}
+            "rings": {k[5:]: _fill(v, g.get(f"capacity.{k[5:]}", 0)) for k, v in g.items() if k.startswith("ring.")},
+            "processes": procs}
+
+
+def _fill(waiting: int, capacity: int) -> str:
+    """A ring's records waiting, and the share of its capacity they fill (when the segment has it)."""
+    return f"{waiting:,}/{capacity:,} ({100 * waiting / capacity:.1f}%)" if capacity else f"{waiting:,}"
 
 
 def _last(v: dict) -> tuple[str, ...]:
@@ -258,7 +264,7 @@ def text(f: dict, head: str) -> str:
     lines.append("rejects: " + (", ".join(f"{k}={v}" for k, v in f["rejects"].items()) or "none"))
     if f["websocket"]:
         lines.append("websocket (all workers): " + " ".join(f"{k}={v}" for k, v in f["websocket"].items()))
-    lines.append("rings (records waiting): " + " ".join(f"{k}={v}" for k, v in f["rings"].items()))
+    lines.append("rings (records waiting/capacity): " + " ".join(f"{k}={v}" for k, v in f["rings"].items()))
     lines.append("processes (core: the one it last ran on; health: its heartbeat moved during the interval):")
     lines += [f"  {p} pid {v['pid']} core {v['core']} {v['state']} hb {v['heartbeat']} {v['health']} {v['pinning']}"
               for p, v in f["processes"].items()]
@@ -309,9 +315,10 @@ def _rich(f: dict, head: str, history: dict | None = None):
     c.add_column(style="bold", no_wrap=True)
     c.add_column()
     for k, d in (("counters", f["counters"]), ("rejects", f["rejects"]), ("websocket (all workers)", f["websocket"]),
-                 ("rings (records waiting)", f["rings"])):
+                 ("rings (records waiting/capacity)", f["rings"])):
         if d or k in ("counters", "rejects"):
-            c.add_row(k, "  ".join(f"{n}={v:,}" for n, v in d.items()) or "none")
+            c.add_row(k, "  ".join(f"{n}={v:,}" if isinstance(v, int) else f"{n}={v}" for n, v in d.items())
+                      or "none")
     return Group(t, r, p, c)
 
 

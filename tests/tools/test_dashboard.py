@@ -226,3 +226,12 @@ def test_metrics_switched_off_leave_every_count_at_zero(tmp_path, capsys):
     run_mt(ROOT / "fixtures" / "zxi-100k", out, pipeline=Pipeline(wait="block", metrics=False), watch=watch)
     assert frames and "metrics off" in frames[0]
     assert all(int(m.group(1)) == 0 for m in re.finditer(r"^\S+\s+(\d+)\s", frames[0], re.M)), frames[0]
+
+
+def test_ring_fill_is_records_waiting_of_the_capacity_the_supervisor_wrote():
+    m = Metrics.private(serving(1), enabled=True)
+    m.set("ring.order", 16_384)
+    m.set("capacity.order", 65_536)
+    rings = _frame(m)["rings"]
+    assert rings["order"] == "16,384/65,536 (25.0%)"
+    assert rings["log"] == "0"          # no capacity written: the count alone
