@@ -10,7 +10,10 @@ granian's HTTP server. Which protocol a path speaks:
 
 Every worker binds the port with SO_REUSEPORT, as granian does the HTTP one.
 Compression is off (the hub shares one frame among the subscribers of a
-stream: gateway/ws/hub.py); the library sends a ping frame every 20 s on
+stream: gateway/ws/hub.py); the transports' write buffer limit is 0, so a
+write goes to the kernel at once (uvloop defers it otherwise; the library's
+own sends wait for a connection's backlog to drain, as they would past its
+default 32 KiB limit); the library sends a ping frame every 20 s on
 every connection and closes one whose pong does not come within 60 s; a
 client message above MAX_MESSAGE_BYTES closes its connection (1009).
 
@@ -63,7 +66,7 @@ class WsApp:
         `.close()` and `await .wait_closed()` stop it). options: more of websockets' serve
         arguments."""
         hub = self.hub
-        kwargs = dict(compression=None, reuse_port=True, max_size=MAX_MESSAGE_BYTES,
+        kwargs = dict(compression=None, reuse_port=True, max_size=MAX_MESSAGE_BYTES, write_limit=0,
                       ping_interval=hub.ping_interval_s, ping_timeout=hub.stall_s, close_timeout=hub.abort_after_s,
                       process_request=_route)
         kwargs.update(options)

@@ -5,16 +5,29 @@ A stream has a key (a topic string, or a tuple for the private and Binance
 streams: gateway/ws/streams.py names them). `publish(key, message)` encodes
 the message once and builds its WebSocket text frame once (a server's frames
 are unmasked, so the same bytes go to every client); each subscriber of the
-key gets a reference to those bytes appended to its pending list. Once per
-event-loop turn (loop.call_soon) every connection with something pending has
-it written to its transport in one write: the cost of a message is one
-encode and one frame plus one list append per subscriber, and a subscriber
-costs one write (one send(2)) per flush, however many messages it carries.
-Flushes are at least `flush_interval_s` apart: the send(2)s, not Python,
-are most of the fan-out's cost (measured: 1,000 subscribers at 50 orders/s
-spent 60% of the worker's CPU in the kernel, ~15 µs a write on loopback), so
-under load a flush carries what a few milliseconds published; when idle, the
-first message goes out at the end of its loop turn.
+key gets a reference to those bytes appended to its pending list. A flush
+round (started with loop.call_soon) writes every connection with something
+pending to its transport in one write: the cost of a message is one encode
+and one frame plus one list append per subscriber, and a subscriber costs
+one write (one send(2)) per round, however many messages it carries.
+
+The send(2)s, not Python, are most of the fan-out's cost (measured on the
+2-core VM: ~11 µs of CPU a write on loopback, the receiver's TCP path
+included; 1,000 subscribers make a round of ~12 ms of CPU, 20-30 ms of wall
+time on a busy machine), so rounds are spaced by what they cost:
+- a round writes for at most `flush_slice_s` per loop turn and goes on in
+  the next one (loop.call_soon), so HTTP requests and pushes are served
+  between its slices instead of waiting for all of it; a message queued to a
+  connection the round has not reached yet goes out with it;
+- the next round starts no earlier than `flush_interval_s` after this one
+  started, nor earlier than its writing time / `flush_share` after it
+  started (at most that share of the loop's time is spent writing: under
+  load, fewer and larger rounds, time left for the requests, and fewer
+  wake-ups of every subscriber);
+- when idle, the first message goes out at the end of its loop turn.
+Writes reach the kernel inside `transport.write` (gateway/ws/app.py sets the
+transports' write buffer limit to 0; uvloop otherwise defers a write to the
+end of the loop turn), so a round's slices measure what writing costs.
 
 The sockets are the `websockets` library's server connections (gateway/ws/app.py):
 the hub writes frames to `ws.transport` itself and leaves everything else to
@@ -30,7 +43,7 @@ Invariants:
 - A connection's messages reach it in the order they were queued; a message
   queued to a stream reaches every subscriber of the stream at that moment.
 - A connection whose transport holds more than `send_buffer_bytes` unsent
-  after a flush reads slower than its streams are produced (a slow
+  after its write reads slower than its streams are produced (a slow
   consumer): it is closed at once with close code 1008 and a reason saying
   why, what was not yet written to it is dropped, and no other subscriber
   waits for it or loses a message.
@@ -52,7 +65,9 @@ SEND_BUFFER_BYTES = 1 << 20     # unsent bytes a connection may hold before it c
 PING_INTERVAL_S = 20.0          # the library's ping frames (Binance pings every 20 s)
 STALL_S = 60.0                  # a ping unanswered this long closes it (Binance drops a client 60 s without a pong)
 ABORT_AFTER_S = 5.0             # a closing connection whose close handshake has not ended by then is cut off
-FLUSH_INTERVAL_S = 0.02         # the least time between two flushes (what a message may wait under load)
+FLUSH_INTERVAL_S = 0.005        # the least time between the starts of two flush rounds
+FLUSH_SHARE = 0.5               # the most of the loop's time flush rounds may take (spaced by their cost)
+FLUSH_SLICE_S = 0.002           # the longest a round writes before letting the loop serve others
 POLICY_VIOLATION = 1008         # the close code of a slow consumer (RFC 6455 7.4.1)
 NORMAL_CLOSURE = 1000
 
@@ -87,13 +102,17 @@ class Connection:
 class Hub:
     def __init__(self, send_buffer_bytes: int = SEND_BUFFER_BYTES, ping_interval_s: float = PING_INTERVAL_S,
                  stall_s: float = STALL_S, abort_after_s: float = ABORT_AFTER_S,
-                 flush_interval_s: float = FLUSH_INTERVAL_S, now_ms: Callable[[], int] | None = None):
+                 flush_interval_s: float = FLUSH_INTERVAL_S, flush_share: float = FLUSH_SHARE,
+                 flush_slice_s: float = FLUSH_SLICE_S, now_ms: Callable[[], int] | None = None):
         """ping_interval_s, stall_s: the library's keepalive (gateway/ws/app.py passes them on);
+        flush_*: the spacing and slicing of flush rounds (the module's docstring);
         now_ms: the clock the feed stamps event times with (default: the wall clock)."""
         assert send_buffer_bytes >= 1 and ping_interval_s > 0 and stall_s > 0 and abort_after_s > 0
-        assert flush_interval_s >= 0
+        assert flush_interval_s >= 0 and 0 < flush_share <= 1 and flush_slice_s > 0
         self.send_buffer_bytes = send_buffer_bytes
         self.flush_interval_s = flush_interval_s
+        self.flush_share = flush_share
+        self.flush_slice_s = flush_slice_s
         self.ping_interval_s = ping_interval_s
         self.stall_s = stall_s
         self.abort_after_s = abort_after_s
@@ -104,13 +123,18 @@ class Hub:
         self._user_keys: dict[int, set] = {}        # user -> the private keys with a subscriber
         self._owner: dict[Hashable, int] = {}       # private key -> its user
         self._next_id = 0
-        self._dirty: list[Connection] = []          # connections with frames pending, flushed next turn
-        self._flush_handle: asyncio.Handle | None = None
-        self._flushed_at = float("-inf")            # loop time of the last flush
+        self._dirty: list[Connection] = []          # connections with frames pending, for the next round
+        self._flush_handle: asyncio.Handle | None = None    # the round's next slice, or the timer before it
+        self._round: list[Connection] | None = None  # the connections of the round being written
+        self._round_pos = 0                         # how many of them it went through
+        self._round_at = 0.0                        # loop time it started
+        self._round_cost = 0.0                      # seconds its slices took so far
+        self._next_round_at = float("-inf")         # loop time before which no round starts
         self._closing: set[asyncio.Task] = set()    # close handshakes in progress (held: tasks are weak)
         self.encodes = 0                            # messages encoded (publish and send), for tests and stats
         self.slow_consumers = 0                     # connections closed for reading too slowly
         self.flushes = 0                            # transport writes, for stats
+        self.rounds = 0                             # flush rounds, for stats
         self.sent = 0                               # messages (frames) written, for stats
         self.subscriptions = 0                      # (connection, key) pairs now subscribed, for stats
 
@@ -248,29 +272,40 @@ class Hub:
             self._mark(conn)
 
     def _mark(self, conn: Connection) -> None:
-        """Flush `conn` at the end of this loop turn."""
+        """Flush `conn` in the next round."""
         if conn not in self._dirty:             # rare: send and end, a handful per connection
             self._dirty.append(conn)
         if self._flush_handle is None:
             self._schedule()
 
     def _schedule(self) -> None:
-        """The next flush: at the end of this loop turn, or flush_interval_s after the last one."""
+        """The next round: at the end of this loop turn, or once the last one's spacing is over."""
         loop = asyncio.get_running_loop()
-        delay = self._flushed_at + self.flush_interval_s - loop.time()
+        delay = self._next_round_at - loop.time()
         self._flush_handle = loop.call_soon(self._flush) if delay <= 0 else loop.call_later(delay, self._flush)
 
     def _flush(self) -> None:
-        """Write each dirty connection's pending frames in one write; close slow consumers."""
+        """A slice of the round: write dirty connections' pending frames, each connection's in one
+        write, for at most flush_slice_s (the rest in the next loop turn); close slow consumers."""
         self._flush_handle = None
-        self._flushed_at = asyncio.get_running_loop().time()
-        dirty, self._dirty = self._dirty, []
+        clock = time.perf_counter
+        started = clock()
+        loop = asyncio.get_running_loop()
+        if self._round is None:                 # a new round: the connections dirty now
+            self._round, self._dirty = self._dirty, []
+            self._round_at, self._round_pos, self._round_cost = loop.time(), 0, 0.0
+            self.rounds += 1
+        conns, pos, end = self._round, self._round_pos, len(self._round)
+        deadline = started + self.flush_slice_s
         bound = self.send_buffer_bytes
         slow = []
-        for conn in dirty:
+        writes = sent = 0
+        while pos < end:
+            conn = conns[pos]
+            pos += 1
             frames = conn.pending
             if not frames and not conn.close_code:
-                continue                        # closed since it was marked
+                continue                        # closed since it was marked, or written already
             conn.pending = []
             ws = conn.ws
             if ws.protocol.state is not OPEN:
@@ -278,16 +313,29 @@ class Hub:
             transport = ws.transport
             if frames:
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
-                self.flushes += 1
-                self.sent += len(frames)
+                writes += 1
+                sent += len(frames)
             if conn.close_code:
                 code, conn.close_code = conn.close_code, 0
                 self._close(conn, code, "")
             elif transport.get_write_buffer_size() > bound:
                 slow.append(conn)
+            if not writes & 15 and clock() > deadline:
+                break
+        self.flushes += writes
+        self.sent += sent
         for conn in slow:
             self.slow_consumers += 1
             self.close(conn, f"slow consumer: more than {bound} bytes were waiting to be sent")
+        self._round_cost += clock() - started
+        if pos < end:                           # the rest after what else the loop has to do
+            self._round_pos = pos
+            self._flush_handle = loop.call_soon(self._flush)
+            return
+        self._round = None
+        self._next_round_at = self._round_at + max(self.flush_interval_s, self._round_cost / self.flush_share)
+        if self._dirty:
+            self._schedule()
 
 
 def _abort(ws) -> None:

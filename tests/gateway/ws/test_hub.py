@@ -1,6 +1,7 @@
 """The hub behind a real server: fan-out encodes once and writes each subscriber
-once per loop turn, a slow consumer is closed (1008) without holding anyone
-up, ping frames; in-process, the counts the worker's gauges show."""
+once per round, a slow consumer is closed (1008) without holding anyone up,
+ping frames; in-process, the counts the worker's gauges show, a round written
+in slices and rounds spaced by what they cost."""
 from __future__ import annotations
 
 import asyncio
@@ -32,16 +33,16 @@ def test_a_thousand_subscribers_each_receive_every_message_encoded_once(server):
             trades = [server.trade(1, 2_000_00 + i, 10**8, 1_700_000_000_000 + i) for i in range(MESSAGES)]
             started = time.monotonic()
             await server.acontrol("market", {"updates": [{"trades": trades}]})
-            after = await server.acontrol("stats")
-            encodes, flushes = after["encodes"] - before["encodes"], after["flushes"] - before["flushes"]
             got = await asyncio.gather(*(asyncio.gather(*(recv(ws) for _ in range(MESSAGES)))
                                          for ws in connections))
             elapsed = time.monotonic() - started
+            after = await server.acontrol("stats")      # once all is written: a round goes in slices
+            encodes, flushes = after["encodes"] - before["encodes"], after["flushes"] - before["flushes"]
         finally:
             await asyncio.gather(*(ws.close() for ws in connections))
         print(f"{SUBSCRIBERS} subscribers x {MESSAGES} messages delivered in {elapsed:.2f} s")
         assert encodes == MESSAGES
-        assert flushes == SUBSCRIBERS       # one loop turn published them: one write per subscriber
+        assert flushes == SUBSCRIBERS       # one loop turn published them: one round, one write per subscriber
         assert [m["a"] for m in got[0]] == [t[0] for t in trades]
         assert all(messages == got[0] for messages in got)
     asyncio.run(run())
@@ -162,15 +163,18 @@ def test_an_upgrade_to_the_http_port_is_refused_naming_the_websocket_port(server
 
 
 class Socket:
-    """An open connection's socket that takes every write at once."""
+    """An open connection's socket that takes every write at once (in `write_s` seconds)."""
     class protocol:
         state = OPEN
 
-    def __init__(self):
-        self.transport, self.written = self, []
+    def __init__(self, write_s: float = 0.0):
+        self.transport, self.written, self.write_s, self.times = self, [], write_s, []
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+        self.times.append(time.perf_counter())
+        if self.write_s:
+            time.sleep(self.write_s)
 
     def get_write_buffer_size(self) -> int:
         return 0
@@ -193,4 +197,62 @@ def test_the_hub_counts_subscriptions_once_each_and_every_message_written():
         assert hub.sent == 3 and len(b.ws.written) == 1        # b's two messages in one write
         hub.disconnect(b)
         assert (len(hub.connections), hub.subscriptions) == (1, 1)
+    asyncio.run(run())
+
+
+def frames_of(written: list[bytes]) -> list[dict]:
+    """The messages in a Socket's writes (text frames under 126 bytes)."""
+    out = []
+    for data in written:
+        while data:
+            n = data[1]
+            out.append(json.loads(data[2:2 + n]))
+            data = data[2 + n:]
+    return out
+
+
+def test_a_round_goes_in_slices_and_a_message_joins_the_connections_it_has_not_reached():
+    """A round writing 16 connections a slice: the loop runs between slices; a message published
+    meanwhile goes out with the round to those it has not written yet, and in the next round to
+    those it has. Everyone gets every message once, in order."""
+    async def run():
+        hub = Hub(flush_interval_s=0, flush_slice_s=1e-9)
+        conns = [hub.connect("p", Socket()) for _ in range(40)]
+        for conn in conns:
+            hub.subscribe(conn, "t")
+        hub.publish("t", {"m": 1})
+        await asyncio.sleep(0)          # the first slice
+        written = [len(c.ws.written) for c in conns]
+        assert written == [1] * 16 + [0] * 24
+        hub.publish("t", {"m": 2})
+        while hub._round is not None or hub._dirty:
+            await asyncio.sleep(0)
+        assert [len(c.ws.written) for c in conns] == [2] * 16 + [1] * 24   # m2 rode along with m1
+        assert all(frames_of(c.ws.written) == [{"m": 1}, {"m": 2}] for c in conns)
+        assert (hub.rounds, hub.flushes, hub.sent, hub.encodes) == (2, 56, 80, 2)
+    asyncio.run(run())
+
+
+def test_rounds_are_spaced_by_what_they_cost():
+    """A round whose writes took C seconds is followed by the next no earlier than C / flush_share
+    after it started; the first message after a quiet time goes out in its loop turn."""
+    async def run():
+        hub = Hub(flush_interval_s=0, flush_share=0.5)
+        conns = [hub.connect("p", Socket(write_s=0.002)) for _ in range(10)]     # a round: >= 20 ms
+        for conn in conns:
+            hub.subscribe(conn, "t")
+        hub.publish("t", {"m": 1})
+        await asyncio.sleep(0)
+        first = conns[0].ws.times[0]
+        hub.publish("t", {"m": 2})      # at once: waits for the spacing
+        cost = conns[-1].ws.times[0] + 0.002 - first
+        while len(conns[-1].ws.written) < 2:
+            await asyncio.sleep(0.001)
+        assert conns[0].ws.times[1] - first >= cost / 0.5 - 0.002
+        await asyncio.sleep(2 * cost)   # quiet: the next one goes at once
+        hub.publish("t", {"m": 3})
+        published = time.perf_counter()
+        await asyncio.sleep(0)
+        assert len(conns[0].ws.written) == 3 and conns[0].ws.times[2] - published < cost
+        assert all(frames_of(c.ws.written) == [{"m": 1}, {"m": 2}, {"m": 3}] for c in conns)
     asyncio.run(run())
