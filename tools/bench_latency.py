@@ -148,7 +148,7 @@ def plot(path: pathlib.Path, core: dict[str, list[dict]], st: list[dict], gatewa
         import matplotlib.pyplot as plt
     except ImportError:
         return "no plot: matplotlib is not installed (pip install 'xinfinity[bench]')"
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
     for policy, rows in core.items():
         for end, style in (("result", "-"), ("durable", "--")):
             rates = [r["rate"] for r in rows]
@@ -161,7 +161,7 @@ def plot(path: pathlib.Path, core: dict[str, list[dict]], st: list[dict], gatewa
     a.axhline(bound_us, color="grey", lw=0.8, ls=":", label=f"{bound_us:g} us")
     a.set(xscale="log", yscale="log", xlabel="offered commands/s (ingestion, open loop)",
           ylabel="latency from intended entry, us", title="core path")
-    a.legend(fontsize=7)
+    a.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     for policy, rows in gateway.items():
         rates = [r["rate"] for r in rows]
         for q, marker in (("latency_ms_p50", "o"), ("latency_ms_p99", "^")):
@@ -169,7 +169,7 @@ def plot(path: pathlib.Path, core: dict[str, list[dict]], st: list[dict], gatewa
     b.set(xscale="log", yscale="log", xlabel="offered orders/s (HTTP, open loop)",
           ylabel="latency from intended send to answer, ms", title="through the gateway (durable answer)")
     if gateway:
-        b.legend(fontsize=7)
+        b.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
