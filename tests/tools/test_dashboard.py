@@ -18,7 +18,7 @@ import pytest
 from xinfinity.app.mt import METRICS_HANDLE, run_mt
 from xinfinity.config import Pipeline
 from xinfinity.ipc import shm
-from xinfinity.runtime.control import DONE, RUNNING
+from xinfinity.runtime.control import DONE, INGEST_LIMIT, ME_DONE, RUNNING
 from xinfinity.runtime.metrics import Metrics
 from xinfinity.runtime.topology import serving
 from xinfinity.tools import dashboard
@@ -193,17 +193,46 @@ def test_once_prints_a_frame_whose_last_interval_spans_the_two_snapshots(tmp_pat
     assert 50 < rate <= 125, out                                    # 50 commands in just over 0.4 s
 
 
+CUT = 50_000        # a dataset run is held here while a frame is taken
+
+
+def _held_at_cut(frame, through) -> dict:
+    """run_mt's on_ready and watch: ingestion stops at seq CUT; once through(sup) says the stages the
+    test reads have it all, frame() runs and ingestion goes on (after 60 s without: it goes on anyway,
+    and the test finds no frame). However fast or slow the machine, the frame sees a run in progress
+    with CUT commands through it."""
+    state = {"t0": 0.0, "done": False}
+
+    def on_ready(w):
+        w.control.put(INGEST_LIMIT, CUT)
+        state["t0"] = time.monotonic()
+
+    def watch(sup):
+        c = sup.wiring.control
+        if state["done"]:
+            return
+        if through(sup):
+            frame()
+        elif time.monotonic() - state["t0"] < 60:
+            return
+        state["done"] = True
+        c.put(INGEST_LIMIT, 0)
+    return {"on_ready": on_ready, "watch": watch}
+
+
 @pytest.mark.slow
 def test_a_dataset_run_is_found_through_its_out_dir_and_shows_its_stages(tmp_path, capsys):
     out = tmp_path / "out"
     frames = []
 
-    def watch(sup):
-        if not frames and sup.metrics.gauge("commands") > 50_000:
-            assert dashboard.main(argparse.Namespace(data_dir=str(out), once=True, interval=0.1)) == 0
-            frames.append(capsys.readouterr().out)
+    def frame():
+        assert dashboard.main(argparse.Namespace(data_dir=str(out), once=True, interval=0.1)) == 0
+        frames.append(capsys.readouterr().out)
 
-    run_mt(ROOT / "fixtures" / "zxi-100k", out, pipeline=Pipeline(wait="block"), watch=watch)
+    def settled(sup):                   # settlement counts what it replayed (runtime/metrics.py)
+        return sup.metrics.gauge("commands") >= CUT
+
+    run_mt(ROOT / "fixtures" / "zxi-100k", out, pipeline=Pipeline(wait="block"), **_held_at_cut(frame, settled))
     assert frames, "the run ended before a frame was taken"
     counts = _counts(frames[0])
     assert all(counts.get(s, 0) > 0 for s in ("ubscore", "match", "settle")), frames[0]
@@ -218,12 +247,16 @@ def test_metrics_switched_off_leave_every_count_at_zero(tmp_path, capsys):
     out = tmp_path / "out"
     frames = []
 
-    def watch(sup):
-        if not frames and sup.wiring.control.proc("settlement")["steps"] > 3:
-            dashboard.main(argparse.Namespace(data_dir=str(out), once=True, interval=0.1))
-            frames.append(capsys.readouterr().out)
+    def frame():
+        dashboard.main(argparse.Namespace(data_dir=str(out), once=True, interval=0.1))
+        frames.append("".join(capsys.readouterr()))
 
-    run_mt(ROOT / "fixtures" / "zxi-100k", out, pipeline=Pipeline(wait="block", metrics=False), watch=watch)
+    def worked(sup):                    # metrics off: nothing counted; the ME's mark and settlement's steps
+        c = sup.wiring.control
+        return c.get(ME_DONE) >= CUT and c.proc("settlement")["steps"] > 0
+
+    run_mt(ROOT / "fixtures" / "zxi-100k", out, pipeline=Pipeline(wait="block", metrics=False),
+           **_held_at_cut(frame, worked))
     assert frames and "metrics off" in frames[0]
     assert all(int(m.group(1)) == 0 for m in re.finditer(r"^\S+\s+(\d+)\s", frames[0], re.M)), frames[0]
 
