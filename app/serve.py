@@ -247,9 +247,10 @@ def serve(cfg: Config, data_dir: pathlib.Path, on_ready=None, watch=None) -> dic
     ws_url = f"ws://{g.host}:{g.ws_port}"
     board = BalanceBoard.create(shm.instance_name(), cfg.capacity.max_users, max(a.id for a in cfg.assets) + 1)
     try:
-        with progress.task():           # the start's report; none while serving
+        with progress.task() as prog:   # the start's report; none while serving
             warm_kernels(cfg, tmp)
             core, journaled = recover_state(data_dir, cfg)
+            prog.stage(f"state ready (recovered through seq {journaled})" if journaled else "state ready (a new exchange)")
         if journaled:
             print(f"xinfinity: recovered {data_dir} through seq {journaled}", flush=True)
         scheduler = Scheduler(p["wal"] / SNAPSHOTS, cfg.pipeline.snapshot_every_commands, cfg.pipeline.snapshot_every_s)

@@ -147,7 +147,7 @@ def plot(path: pathlib.Path, core: dict[str, list[dict]], st: list[dict], gatewa
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return "no plot: matplotlib is not installed (pip install 'xinfinity[bench]')"
+        return "no plot: matplotlib is not installed (.venv/bin/pip install -e '.[bench]'; make test's dev extra has it)"
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 6.5))
     for policy, rows in core.items():
         for end, style in (("result", "-"), ("durable", "--")):
@@ -217,6 +217,7 @@ def main(args) -> int:
     st = []
     for ri, rate in enumerate(rates):
         prog.context = f"baseline (one process), rate {ri + 1} of {len(rates)}"
+        prog.stage(f"offering {rate:,} orders/s")
         st.append(st_rate(ds, rate, args.seconds))
         x = st[-1]["result"]
         print(f"  {'baseline':12} offered {rate:>7,}/s ({st[-1]['n']:,} orders, one process, no WAL)\n"
@@ -228,6 +229,8 @@ def main(args) -> int:
         print(f"bench latency: through the gateway, rates {','.join(f'{r:g}' for r in g_rates)}/s", flush=True)
         got = bench_gateway.measure(gateway_args(args), g_rates, policies, [bench_gateway.HMAC])
         gateway = {policy: rows for (policy, _), rows in got.items()}
+    prog.context = ""
+    prog.stage("plotting")
     print(plot(pathlib.Path(args.plot), core, st, gateway, args.p99_bound_us))
     print(f"sustained (no command later than {1 - SUSTAINED:.0%} of the run) and within the bound (result-out p99 < "
           f"{args.p99_bound_us:g} us), highest offered rate:")
