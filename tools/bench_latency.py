@@ -86,10 +86,16 @@ def add_arguments(p) -> None:
     add_pipeline_arguments(p)
 
 
+def orders_at(ds, rate: int, seconds: float) -> int:
+    """How many of the dataset's orders a run at `rate` offers: seconds' worth with the initial
+    deposits, at most all of them."""
+    return min(len(ds.commands), max(1, int(rate * seconds) - len(ds.deposits)))
+
+
 def core_rate(ds, pipeline, rate: int, seconds: float, policy: str, root: pathlib.Path) -> dict:
     """One open-loop run at `rate`: {"rate", "n", "achieved", "result": {...}, "durable": {...}} (us).
     The initial deposits are offered first, at the same rate: n counts them."""
-    orders = min(len(ds.commands), max(1, int(rate * seconds) - len(ds.deposits)))
+    orders = orders_at(ds, rate, seconds)
     part = dataclasses.replace(ds, commands=ds.commands[:orders], rows=orders)
     n = len(ds.deposits) + orders
     wal = root / f"wal-{policy}-{rate}"
@@ -107,7 +113,7 @@ def core_rate(ds, pipeline, rate: int, seconds: float, policy: str, root: pathli
 
 def st_rate(ds, rate: int, seconds: float) -> dict:
     """The baseline at `rate`: {"rate", "n", "result": {...}} (us), exact percentiles."""
-    orders = min(len(ds.commands), max(1, int(rate * seconds) - len(ds.deposits)))
+    orders = orders_at(ds, rate, seconds)
     cmds = ds.commands[:orders]
     core = Core(ds.assets, ds.symbols, R.DUST_RELEASE)
     core.run(ds.deposits, lambda ev: None)        # the setup, not offered
