@@ -17,9 +17,9 @@ Metrics (runtime/metrics.py): "wal", each command's entry time to durable;
 """
 from __future__ import annotations
 
-import numpy as np
-
 import time
+
+import numpy as np
 
 from ..engine import records as R
 from ..ipc.ring import ring_consume, ring_publish

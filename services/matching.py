@@ -9,7 +9,6 @@ out. At the end it leaves its book for settlement's final files.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..engine import records as R

@@ -15,7 +15,6 @@ every source's ring (runtime/topology.py), taken in turn.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..engine import records as R

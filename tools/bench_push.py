@@ -137,8 +137,7 @@ def main(args) -> int:
             rep = run_open_loop(HOST, server.port, reqs, rate, args.connections, pinned=True,
                                 timeout_sec=REQUEST_TIMEOUT_SEC)
             time.sleep(1.0)             # the last 100 ms window, and what is still on its way
-            cpu0_now = server.cpu_sec()
-            cpu = {k: v - cpu0[k] for k, v in cpu0_now.items() if k in cpu0}
+            cpu = {name: v - cpu0[name] for name, v in server.cpu_sec().items() if name in cpu0}
             sub_cpu = subs.cpu_sec() - sub_cpu0
             tid1, last_update_id = market_marks(server.url)
             got = json.loads(subs.ask("report"))

@@ -35,7 +35,7 @@ import psutil
 
 from ..engine import records as R
 from ..runtime.control import DONE, FAILED, RUNNING, STATE_NAMES
-from ..runtime.metrics import H_BUCKETS, H_MAX, N_BUCKETS, Metrics, bucket_bounds, percentile, summary
+from ..runtime.metrics import H_BUCKETS, H_COUNT, H_MAX, N_BUCKETS, Metrics, bucket_bounds, summary
 
 STAGE_ORDER = ("gateway.request", "gateway.precheck", "gateway.ring", "gateway.ack", "ubscore", "match", "wal",
                "wal.fsync", "settle", "store", "store.write", "push")
@@ -155,20 +155,21 @@ def interval(prev: np.ndarray, cur: np.ndarray) -> dict:
     interval's max is exact when the row's max grew (only a sample of the interval can have raised it);
     otherwise the buckets only bound it: the upper bound of the top non-empty bucket of the difference,
     capped by the max since start (exact again when that leaves a single value: the buckets below 32 ns)."""
-    b = np.maximum(cur[H_BUCKETS:] - prev[H_BUCKETS:], 0)   # a read mid-update may be a record apart
-    n = int(b.sum())
-    if n == 0:
-        return {"count": 0, "p50_ns": 0, "p99_ns": 0, "p999_ns": 0, "max_ns": 0, "max_exact": True}
+    d = cur - prev                                          # the interval's own row
+    b = d[H_BUCKETS:] = np.maximum(d[H_BUCKETS:], 0)        # a read mid-update may be a record apart
+    d[H_COUNT] = n = int(b.sum())
     mx_now = int(cur[H_MAX])
-    if mx_now > int(prev[H_MAX]):
+    if n == 0:
+        mx, exact = 0, True
+    elif mx_now > int(prev[H_MAX]):
         mx, exact = mx_now, True
     else:
         top = int(np.flatnonzero(b)[-1])
         lo, width = bucket_bounds(min(top, N_BUCKETS - 1))
         mx = min(lo + width - 1, mx_now)
         exact = mx == lo                                    # a bucket one value wide (below 32 ns), or capped to it
-    return {"count": n, "p50_ns": percentile(b, n, 0.5, mx), "p99_ns": percentile(b, n, 0.99, mx),
-            "p999_ns": percentile(b, n, 0.999, mx), "max_ns": mx, "max_exact": exact}
+    d[H_MAX] = mx
+    return {**summary(d), "max_exact": exact}
 
 
 def snapshot(m: Metrics, prev: dict | None = None, *, t: float | None = None, probe=probe,
@@ -181,7 +182,7 @@ def snapshot(m: Metrics, prev: dict | None = None, *, t: float | None = None, pr
     cores = _cores() if cores is None else cores
     rows = m.stages()
     order = [s for s in STAGE_ORDER if s in rows] + [s for s in rows if s not in STAGE_ORDER]
-    g = {name: m.gauge(name) for name in m.gauge_index}
+    g = dict(zip(m.gauge_index, m.gauges.tolist()))         # the names in the segment's order
     dt = t - prev["t"] if prev is not None and t > prev["t"] else None
     pg = prev["gauges"] if dt else {}
     stages = {}

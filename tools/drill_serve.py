@@ -264,9 +264,13 @@ class Verdict(NamedTuple):
 
 def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) -> Verdict:
     """The checks of the module docstring, on a data dir no server runs on."""
+    from xinfinity.services.answers import StepEvents
     from xinfinity.storage.order_store import OrderStore, cid_hash
     from xinfinity.storage.recovery import recover
-    core, j, _ = recover(data_dir / "wal", prefault=False)      # the WAL, read once, and its replay
+    # The WAL, read once, and its replay from the first seq (no snapshot): the state, and every event
+    # for the audit store's check.
+    replayed = StepEvents()
+    core, j, _ = recover(data_dir / "wal", sink=replayed, at_most=0, prefault=False)
     cmds = np.concatenate([j.deposits, j.commands])
     seqs = cmds["seq"]
     assert np.all(np.diff(seqs) > 0), "the WAL's seqs are not increasing"
@@ -277,17 +281,13 @@ def check(data_dir: pathlib.Path, requests: list[Request], base_seq: int = 0) ->
         diffs = _state_diffs(core, store, int(seqs[-1]) if len(seqs) else 0)
     finally:
         store.close()
-    return Verdict(lost, duplicated, diffs, len(cmds), _audit_diffs(data_dir, cmds))
+    return Verdict(lost, duplicated, diffs, len(cmds), _audit_diffs(data_dir, cmds, replayed.take()))
 
 
-def _audit_diffs(data_dir: pathlib.Path, cmds: np.ndarray) -> list[str]:
-    """The audit store against the events of a single-process replay of the whole WAL."""
-    from xinfinity.engine.core import Core
+def _audit_diffs(data_dir: pathlib.Path, cmds: np.ndarray, ev) -> list[str]:
+    """The audit store against ev, the events of a single-process replay of the whole WAL (cmds)."""
     from xinfinity.storage.audit import differences
     from xinfinity.storage.audit.sqlite import SqliteAuditStore
-    from xinfinity.storage.wal_dir import read_market
-    assets, symbols, dust, capacity, _ = read_market(data_dir / "wal")
-    ev = Core(assets, symbols, R.DUST_CODES[dust], capacity, prefault=False).apply(cmds.copy())
     store = SqliteAuditStore(data_dir / "audit.db")
     try:
         return differences(store, ev, cmds["ts"].astype(np.int64), int(cmds["seq"][-1]) if len(cmds) else 0)
